@@ -1,0 +1,119 @@
+"""The Python API: ``KnowledgeGraph`` opens, builds, looks up and exports a build directory."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from kgrag.builddir import BuildDir
+from kgrag.config import Settings
+from kgrag.errors import KgragError
+from kgrag.graph.export import export_graphml, export_json
+from kgrag.graph.networkx_store import NetworkXStore
+from kgrag.graph.resolve import is_alias, normalize
+from kgrag.index.passage_store import PassageStore
+from kgrag.records import Entity, Evidence, Fact
+
+
+class KnowledgeGraph:
+    """A built graph. ``KnowledgeGraph.open("build/curie").lookup("marie curie")``."""
+
+    def __init__(self, root: Path, graph: nx.MultiDiGraph) -> None:
+        self.dir = BuildDir(root)
+        self.graph = graph
+        self._names: dict[str, list[str]] = {}
+        for key, data in graph.nodes(data=True):
+            for name in [data["name"], *data.get("aliases", [])]:
+                self._names.setdefault(normalize(name), []).append(key)
+
+    @classmethod
+    def open(cls, root: Path | str) -> KnowledgeGraph:
+        build = BuildDir(Path(root)).require_built()
+        return cls(build.root, NetworkXStore.load(build.graph))
+
+    @classmethod
+    def build(
+        cls,
+        inputs: Sequence[Path | str],
+        seeds: Sequence[str],
+        out: Path | str,
+        settings: Settings | None = None,
+        **overrides: Any,
+    ) -> KnowledgeGraph:
+        """Build (or resume) a graph from documents and seed entities, then open it."""
+        from kgrag.pipeline import Pipeline
+
+        settings = settings.model_copy(update=overrides) if settings else Settings.load(**overrides)
+        Pipeline(settings, Path(out)).run([Path(p) for p in inputs], seeds)
+        return cls.open(out)
+
+    # -- reading ----------------------------------------------------------------------------------
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.dir.read_manifest()
+
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+    def entities(self) -> list[Entity]:
+        return [self._entity(key) for key in sorted(self.graph.nodes)]
+
+    def find(self, name: str) -> list[str]:
+        """Keys of entities whose name or alias matches ``name`` (case, punctuation, articles,
+        left-out middle names); the closest spelling when nothing matches exactly."""
+        wanted = normalize(name)
+        keys = list(self._names.get(wanted, []))
+        if not keys:
+            keys = [k for n, ks in self._names.items() if is_alias(wanted, n) or is_alias(n, wanted) for k in ks]
+        if not keys:
+            close = difflib.get_close_matches(wanted, list(self._names), n=1, cutoff=0.85)
+            keys = self._names[close[0]] if close else []
+        return sorted(set(keys), key=lambda k: (-self.graph.degree(k), k))
+
+    def lookup(self, name: str) -> Entity | None:
+        """The best-connected entity matching ``name``, with its facts (strongest first)."""
+        keys = self.find(name)
+        return self._entity(keys[0]) if keys else None
+
+    def _entity(self, key: str) -> Entity:
+        data = self.graph.nodes[key]
+        facts = [self._fact(d, "out", t) for _, t, d in self.graph.out_edges(key, data=True)]
+        facts += [self._fact(d, "in", h) for h, _, d in self.graph.in_edges(key, data=True)]
+        facts.sort(key=lambda f: (f.derived, -f.confidence, f.relation, f.target))
+        return Entity(key=key, name=data["name"], type=data["type"], aliases=data.get("aliases", []), facts=facts)
+
+    def _fact(self, data: dict[str, Any], direction: str, other: str) -> Fact:
+        node = self.graph.nodes[other]
+        return Fact(
+            relation=data["relation"],
+            direction=direction,
+            target=node["name"],
+            target_type=node["type"],
+            confidence=data["confidence"],
+            derived=data.get("derived", False),
+            sources=[Evidence(**e) for e in data.get("evidence", [])],
+        )
+
+    def evidence_text(self, evidence: Evidence) -> tuple[str, str]:
+        """(document source, the evidence span's text) for one piece of provenance."""
+        store = PassageStore(self.dir.passages)
+        try:
+            doc = store.document(evidence.doc_id)
+        finally:
+            store.close()
+        if doc is None:
+            return evidence.doc_id, ""
+        return doc.source, doc.text[evidence.start : evidence.end]
+
+    # -- export -----------------------------------------------------------------------------------
+    def export(self, fmt: str = "graphml", path: Path | str | None = None) -> Path:
+        """Write the graph as ``graphml`` or node-link ``json``; returns the file written."""
+        writers = {"graphml": (export_graphml, "graph.graphml"), "json": (export_json, "graph.nodelink.json")}
+        if fmt not in writers:
+            raise KgragError(f"unknown export format {fmt!r}: choose one of {', '.join(writers)}")
+        writer, default_name = writers[fmt]
+        return writer(self.graph, Path(path) if path else self.dir.root / default_name)

@@ -1,0 +1,85 @@
+"""One settings object that the CLI, the Python API, a YAML file and ``KGRAG_*`` variables fill."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kgrag.errors import KgragError
+
+PROMPT_VERSION = "extract-v3"
+
+
+def default_threads() -> int:
+    """Threads for the generator: the cores actually free, leaving nothing oversubscribed."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+class Settings(BaseSettings):
+    """Every knob of a build. Precedence: explicit arguments > environment (KGRAG_*) > YAML > defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="KGRAG_", extra="forbid")
+
+    # schema
+    schema_path: Path = Field(default=Path("schemas/default.yaml"), description="graph schema YAML/JSON")
+    open_relations: bool = Field(default=False, description="allow relation names outside the schema")
+
+    # chunking
+    chunk_sentences: int = Field(default=3, ge=1, description="sentences per passage")
+    chunk_overlap: int = Field(default=1, ge=0, description="sentences shared by consecutive passages")
+
+    # retrieval
+    top_k: int = Field(default=8, ge=1, description="passages retrieved per entity")
+    retrieval_temperature: float = Field(default=0.05, gt=0, description="softmax temperature for P(D|e)")
+    embed_batch_size: int = Field(default=64, ge=1)
+
+    # generation
+    model: str = Field(default="qwen2.5-0.5b", description="bundled model name or path to a .gguf")
+    n_threads: int = Field(default_factory=default_threads, ge=1)
+    n_ctx: int = Field(default=4096, ge=512)
+    max_triples: int = Field(default=6, ge=1, description="maxItems of the triple list per passage")
+    max_tokens: int = Field(default=400, ge=16, description="generation limit per passage")
+    repeat_penalty: float = Field(default=1.1, ge=1.0)
+    min_triple_prob: float = Field(default=0.5, ge=0, le=1, description="drop triples with lower P(t|e,D)")
+
+    # resolution
+    resolve_similarity: float = Field(default=0.92, gt=0, le=1, description="embedding merge threshold")
+
+    # expansion
+    hops: int = Field(default=1, ge=1, description="expansion rounds")
+    max_entities: int = Field(default=20, ge=1, description="most entities expanded in a build")
+
+    @classmethod
+    def load(cls, yaml_path: Path | None = None, **overrides: Any) -> Settings:
+        """Settings from an optional YAML file, then overrides (None values are ignored)."""
+        values: dict[str, Any] = {}
+        if yaml_path is not None:
+            try:
+                loaded = yaml.safe_load(Path(yaml_path).read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise KgragError(f"cannot read config {yaml_path}: {exc}") from exc
+            if not isinstance(loaded, dict):
+                raise KgragError(f"config {yaml_path}: expected a mapping of settings")
+            values.update(loaded)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise KgragError(f"invalid setting {where}: {first['msg']}") from exc
+
+    def extraction_fingerprint(self) -> dict[str, Any]:
+        """Settings that change what the generator returns for a passage (part of the cache key)."""
+        return {
+            "prompt": PROMPT_VERSION,
+            "max_triples": self.max_triples,
+            "max_tokens": self.max_tokens,
+            "repeat_penalty": self.repeat_penalty,
+            "open_relations": self.open_relations,
+        }

@@ -1,0 +1,158 @@
+"""Passage → triples: prompt the generator, parse its JSON into pydantic, score each triple.
+
+P(t|e,D) of a triple is the geometric mean of the probabilities of the tokens that spell it
+(the length-normalised sequence probability), so long names are not penalised for being long.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from kgrag.extract.cache import ExtractionCache, cache_key
+from kgrag.extract.generator import Generation, GeneratorBackend
+from kgrag.extract.prompts import build_messages, system_prompt
+from kgrag.records import ExtractedTriple, Extraction, Passage
+from kgrag.schema import TRIPLE_FIELDS, GraphSchema
+
+logger = logging.getLogger(__name__)
+_decoder = json.JSONDecoder()
+
+
+def triple_spans(text: str) -> list[tuple[Any, int, int]]:
+    """Every complete element of the ``triples`` list with its character span, even when the
+    JSON was cut off after them (a truncated output keeps the triples it finished)."""
+    marker = text.find('"triples"')
+    if marker < 0:
+        return []
+    pos = text.find("[", marker)
+    if pos < 0:
+        return []
+    pos += 1
+    spans: list[tuple[Any, int, int]] = []
+    while pos < len(text):
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            break
+        try:
+            value, end = _decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            break
+        spans.append((value, pos, end))
+        pos = end
+    return spans
+
+
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_SCORED = (0, 2, 3)  # head, relation, tail: the positions whose tokens make P(t|e,D)
+
+
+def triple_probability(generation: Generation, start: int, end: int) -> float:
+    """P(t|e,D): geometric-mean probability of the tokens that spell the head, relation and tail
+    values of the triple at [start, end). Keys, punctuation and types are left out: the grammar
+    forces most of them, so they would only dilute the score."""
+    if not generation.token_offsets:
+        return 1.0  # a backend without token scores
+    strings = list(_STRING.finditer(generation.text[start:end]))
+    spans = [(start + strings[i].start(1), start + strings[i].end(1)) for i in _SCORED if i < len(strings)]
+    logprobs = [
+        lp
+        for offset, lp in zip(generation.token_offsets, generation.token_logprobs)
+        if any(a <= offset < b for a, b in spans)
+    ]
+    return math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0
+
+
+class Extractor:
+    """Runs the generator on passages at most once each, through the extraction cache."""
+
+    def __init__(
+        self,
+        schema: GraphSchema,
+        backend: GeneratorBackend,
+        cache: ExtractionCache | None,
+        max_triples: int,
+        max_tokens: int,
+        open_relations: bool = False,
+        fingerprint: dict[str, Any] | None = None,
+    ) -> None:
+        self.schema = schema
+        self.backend = backend
+        self.cache = cache
+        self.max_tokens = max_tokens
+        self.model = schema.extraction_model(max_triples, open_relations)
+        self.triple_adapter = TypeAdapter(schema.triple_type(open_relations))
+        self.json_schema = self.model.model_json_schema()
+        self.system = system_prompt(schema, max_triples, open_relations)
+        self.fingerprint = [backend.identity, schema.fingerprint(), fingerprint or {}, self.system]
+        self.calls = 0  # passages actually sent to the model
+        self.decode_seconds = 0.0
+        self.prefill_seconds = 0.0
+
+    def key(self, passage: Passage) -> str:
+        return cache_key(passage.text, *self.fingerprint)
+
+    def is_cached(self, passage: Passage) -> bool:
+        return self.cache is not None and self.cache.get(self.key(passage)) is not None
+
+    def extract(self, passage: Passage) -> Extraction:
+        key = self.key(passage)
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            return hit.model_copy(update={"passage_id": passage.id})
+        extraction = self._run(passage)
+        if self.cache is not None:
+            self.cache.put(key, extraction)
+        return extraction
+
+    def _run(self, passage: Passage) -> Extraction:
+        started = time.perf_counter()
+        messages = build_messages(self.schema, self.system, passage.text)
+        generation = self.backend.generate(messages, self.json_schema, self.max_tokens)
+        self.calls += 1
+        self.decode_seconds += time.perf_counter() - started
+        self.prefill_seconds += generation.prefill_seconds
+        triples, error = self.parse(generation)
+        if error:
+            logger.warning("passage %d: %s", passage.id, error)
+        return Extraction(
+            passage_id=passage.id,
+            triples=triples,
+            completion_tokens=generation.completion_tokens,
+            prompt_tokens=generation.prompt_tokens,
+            seconds=generation.seconds,
+            error=error,
+        )
+
+    def parse(self, generation: Generation) -> tuple[list[ExtractedTriple], str | None]:
+        """Schema-valid triples of a generation, and an error message when part of it was invalid."""
+        triples: list[ExtractedTriple] = []
+        seen: set[tuple[str, ...]] = set()
+        invalid = 0
+        for value, start, end in triple_spans(generation.text):
+            try:
+                item = self.triple_adapter.validate_python(value)
+            except ValidationError:
+                invalid += 1
+                continue
+            fields = dict(zip(TRIPLE_FIELDS, item))
+            triple = ExtractedTriple(**fields, prob=triple_probability(generation, start, end))
+            key = (triple.head.casefold(), triple.relation, triple.tail.casefold())
+            if key not in seen:
+                seen.add(key)
+                triples.append(triple)
+        if generation.truncated:
+            return triples, f"output cut off at max_tokens; kept {len(triples)} complete triples"
+        try:
+            self.model.model_validate_json(generation.text)
+        except ValidationError as exc:
+            return triples, f"invalid model output ({exc.error_count()} errors): {generation.text[:80]!r}"
+        if invalid:
+            return triples, f"{invalid} invalid triples dropped"
+        return triples, None

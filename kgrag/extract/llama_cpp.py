@@ -1,0 +1,119 @@
+"""llama-cpp-python backend: JSON-schema-constrained greedy decoding of a local GGUF model.
+
+Token log-probabilities come from a logits processor instead of ``logits_all=True`` (which makes
+every prompt token keep its logits and was measured 5.7x slower): the processor sees each step's
+raw logits row before the grammar masks it, and the token chosen at step i is the last input id
+at step i+1. Consecutive calls share the fixed prompt prefix, which llama.cpp keeps in its KV cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgrag.errors import KgragError
+from kgrag.extract.generator import Generation
+
+logger = logging.getLogger(__name__)
+
+
+class _LogprobRecorder:
+    """Logits processor that records log P(chosen token) for every generated token."""
+
+    def __init__(self, prompt_len: int) -> None:
+        self.prompt_len = prompt_len
+        self.started: float | None = None
+        self.logprobs: list[float] = []
+        self._pending: np.ndarray | None = None  # log-softmax of the previous step
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self.started is None:
+            self.started = time.perf_counter()
+        if self._pending is not None and len(input_ids) > 0:
+            self.logprobs.append(float(self._pending[int(input_ids[-1])]))
+        row = scores.astype(np.float64)
+        peak = row.max()
+        self._pending = row - (peak + np.log(np.exp(row - peak).sum()))
+        return scores
+
+
+class LlamaCppGenerator:
+    """A GGUF model run by llama-cpp-python, loaded once and reused for every passage."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        identity: str,
+        n_ctx: int = 4096,
+        n_threads: int = 2,
+        repeat_penalty: float = 1.1,
+        seed: int = 0,
+    ) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise KgragError("llama-cpp-python is not installed: run the setup command in README.md") from exc
+        self._identity = identity
+        self.repeat_penalty = repeat_penalty
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
+            self.llm = Llama(
+                model_path=str(model_path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                seed=seed,
+                verbose=False,
+            )
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    def generate(self, messages: list[dict[str, str]], json_schema: dict[str, Any], max_tokens: int) -> Generation:
+        started = time.perf_counter()
+        recorder = _LogprobRecorder(prompt_len=0)
+        response = self.llm.create_chat_completion(
+            messages=messages,  # type: ignore[arg-type]
+            response_format={"type": "json_object", "schema": json_schema},
+            temperature=0.0,
+            max_tokens=max_tokens,
+            repeat_penalty=self.repeat_penalty,
+            logits_processor=[recorder],  # type: ignore[list-item]
+        )
+        elapsed = time.perf_counter() - started
+        choice = response["choices"][0]  # type: ignore[index]
+        text = choice["message"]["content"] or ""
+        usage = response["usage"]  # type: ignore[index]
+        offsets = self._token_offsets(text, len(recorder.logprobs))
+        return Generation(
+            text=text,
+            token_offsets=offsets,
+            token_logprobs=recorder.logprobs[: len(offsets)],
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            prefill_seconds=(recorder.started or time.perf_counter()) - started,
+            seconds=elapsed,
+            truncated=choice["finish_reason"] == "length",
+        )
+
+    def _token_offsets(self, text: str, n_tokens: int) -> list[int]:
+        """Character offset in ``text`` where each of the first ``n_tokens`` generated tokens starts."""
+        generated = self.llm._input_ids[-n_tokens:] if n_tokens else []  # the tokens just decoded
+        offsets: list[int] = []
+        consumed = b""
+        for token in generated:
+            offsets.append(len(consumed.decode("utf-8", errors="ignore")))
+            consumed += self.llm.detokenize([int(token)])
+        decoded = consumed.decode("utf-8", errors="ignore")
+        shift = len(decoded) - len(decoded.lstrip())  # the chat API strips leading whitespace
+        if not text.startswith(decoded[shift:]):
+            # the recorded tokens do not spell the text (e.g. a special token): fall back to no scores
+            logger.debug("token bytes do not match the completion text; dropping token scores")
+            return []
+        return [max(0, offset - shift) for offset in offsets]

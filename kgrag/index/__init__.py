@@ -1,0 +1,1 @@
+"""Embedding and the FAISS passage index."""

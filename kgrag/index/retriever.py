@@ -1,0 +1,34 @@
+"""Entity → top-K evidence passages with P(D|e)."""
+
+from __future__ import annotations
+
+from kgrag.graph.score import softmax
+from kgrag.index.embedder import Embedder
+from kgrag.index.faiss_index import FaissIndex
+from kgrag.index.passage_store import PassageStore
+from kgrag.records import Hit
+
+
+class Retriever:
+    def __init__(
+        self, embedder: Embedder, index: FaissIndex, store: PassageStore, top_k: int, temperature: float
+    ) -> None:
+        self.embedder = embedder
+        self.index = index
+        self.store = store
+        self.top_k = top_k
+        self.temperature = temperature
+        self.active_derived: set[str] = set()  # current neighbourhood documents; older versions are skipped
+
+    def retrieve(self, query: str) -> list[Hit]:
+        vector = self.embedder.encode([query])[0]
+        found = []
+        for passage_id, score in self.index.search(vector, self.top_k * 3):
+            passage = self.store.passage(passage_id)
+            if passage.derived and passage.doc_id not in self.active_derived:
+                continue
+            found.append((passage, score))
+            if len(found) == self.top_k:
+                break
+        probs = softmax([s for _, s in found], self.temperature)
+        return [Hit(passage=p, score=s, prob=q) for (p, s), q in zip(found, probs)]

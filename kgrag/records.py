@@ -1,0 +1,117 @@
+"""The typed records that pass between pipeline stages.
+
+Every stage takes and returns these pydantic models; no stage reaches into another's internals.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Document(BaseModel):
+    """One ingested document. ``id`` is a content hash, so it is stable across runs."""
+
+    id: str
+    source: str  # file path, or "graph:<entity key>" for a verbalised neighbourhood
+    title: str
+    text: str
+    derived: bool = False  # True for documents written from the graph itself
+
+
+class Passage(BaseModel):
+    """A few consecutive sentences of one document, with character offsets into it."""
+
+    id: int  # row in the FAISS index
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    derived: bool = False
+
+
+class Hit(BaseModel):
+    """One retrieved passage for an entity: cosine score and P(D|e) (softmax over the top K)."""
+
+    passage: Passage
+    score: float
+    prob: float
+
+
+class ExtractedTriple(BaseModel):
+    """A triple as the generator produced it from one passage, with P(t|D) from token log-probs."""
+
+    head: str
+    head_type: str
+    relation: str
+    tail: str
+    tail_type: str
+    prob: float = 1.0
+
+
+class Extraction(BaseModel):
+    """The generator's result for one passage (what the extraction cache stores)."""
+
+    passage_id: int
+    triples: list[ExtractedTriple] = Field(default_factory=list)
+    completion_tokens: int = 0
+    prompt_tokens: int = 0
+    seconds: float = 0.0
+    error: str | None = None  # set when the output was invalid; triples is then empty
+
+
+class Evidence(BaseModel):
+    """Where a triple came from: the passage, the located character span, and the weights."""
+
+    doc_id: str
+    passage_id: int
+    start: int  # character span in the document (the passage when the text cannot be located)
+    end: int
+    p_doc: float  # P(D|e)
+    p_triple: float  # P(t|e,D)
+    derived: bool = False
+
+
+class Triple(BaseModel):
+    """A scored triple: confidence = sum over its grounded evidence of P(D|e)·P(t|e,D)."""
+
+    head: str
+    head_type: str
+    relation: str
+    tail: str
+    tail_type: str
+    confidence: float
+    evidence: list[Evidence] = Field(default_factory=list)
+    derived: bool = False  # supported only by documents verbalised from the graph
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.head, self.head_type, self.relation, self.tail, self.tail_type)
+
+
+class Fact(BaseModel):
+    """One edge seen from an entity, as the lookup API returns it."""
+
+    relation: str
+    direction: str  # "out" (entity is the head) or "in" (entity is the tail)
+    target: str
+    target_type: str
+    confidence: float
+    derived: bool = False
+    sources: list[Evidence] = Field(default_factory=list)
+
+
+class Entity(BaseModel):
+    """A resolved entity node."""
+
+    key: str
+    name: str
+    type: str
+    aliases: list[str] = Field(default_factory=list)
+    facts: list[Fact] = Field(default_factory=list)
+
+
+class ResolvedGraph(BaseModel):
+    """The output of resolution: canonical entities and merged triples naming them by key."""
+
+    entities: list[Entity] = Field(default_factory=list)
+    triples: list[Triple] = Field(default_factory=list)  # head/tail are entity keys here
