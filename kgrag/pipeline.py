@@ -24,6 +24,7 @@ from kgrag.config import Settings
 from kgrag.extract.backends import LazyLlamaCpp
 from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.extractor import Extractor
+from kgrag.extract.filters import usable_triples
 from kgrag.extract.generator import GeneratorBackend
 from kgrag.graph.networkx_store import NetworkXStore
 from kgrag.graph.resolve import Resolver, normalize
@@ -54,7 +55,11 @@ class BuildReport(BaseModel):
     edges: int = 0
     hops_run: int = 0
     seconds: dict[str, float] = Field(default_factory=dict)  # embed, retrieve, decode, prefill, other, total
-    interrupted: bool = False
+    status: str = "running"  # complete | interrupted | failed
+
+    @property
+    def interrupted(self) -> bool:
+        return self.status == "interrupted"
 
 
 class _Timer:
@@ -149,15 +154,7 @@ class Pipeline:
     def usable(self, extraction: Extraction, passage: Passage) -> Extraction:
         """Keep the triples that fit the schema's domain/range and whose head and tail both occur
         in the passage (a small model otherwise copies names from the prompt's examples)."""
-        text = f" {normalize(passage.text)} "
-        kept = [
-            t
-            for t in extraction.triples
-            if not self.schema.violation(t.head_type, t.relation, t.tail_type)
-            and f" {normalize(t.head)} " in text
-            and f" {normalize(t.tail)} " in text
-            and normalize(t.head) != normalize(t.tail)
-        ]
+        kept = usable_triples(extraction.triples, self.schema, passage.text)
         if len(kept) < len(extraction.triples):
             logger.debug(
                 "passage %d: dropped %d ungrounded or ill-typed triples",
@@ -207,9 +204,14 @@ class Pipeline:
                 if not frontier:
                     break
         except KeyboardInterrupt:
-            report.interrupted = True
+            report.status = "interrupted"
             self.write(state, stores)  # keep what was built; the cache keeps the rest
             raise
+        except BaseException:
+            report.status = "failed"
+            raise
+        else:
+            report.status = "complete"
         finally:
             self.finish(report, state, passages, extractor, started)
             passages.close()
@@ -293,7 +295,7 @@ class Pipeline:
         self.dir.write_manifest(
             {
                 "kgrag_version": __version__,
-                "status": "interrupted" if report.interrupted else "complete",
+                "status": report.status,
                 "settings": self.settings.model_dump(mode="json"),
                 "schema": {"name": self.schema.name, "fingerprint": self.schema.fingerprint()},
                 "model": self.backend.identity,

@@ -73,7 +73,12 @@ class GraphSchema(BaseModel, extra="forbid"):
         try:
             data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise KgragError(f"schema {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from exc
+            mark = getattr(exc, "problem_mark", None)  # PyYAML's own message spans several lines
+            detail = (
+                f"{getattr(exc, 'problem', exc)} (line {mark.line + 1}, column {mark.column + 1})" if mark else str(exc)
+            )
+            detail = " ".join(detail.split())
+            raise KgragError(f"schema {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {detail}") from exc
         if not isinstance(data, dict):
             raise KgragError(f"schema {path}: expected a mapping with entity_types and relation_types")
         try:

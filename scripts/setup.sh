@@ -5,14 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-MODEL=${KGRAG_MODEL:-qwen2.5-0.5b}
+MODELS=${KGRAG_MODELS:-qwen2.5-1.5b qwen2.5-0.5b}  # the default generator, and the fast one the tests use
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}  # llama-cpp-python compiles here
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # torch first, pinned: the CPU build; an unpinned torch would pull a multi-GB CUDA build
 .venv/bin/python -m pip install -q torch==2.13.0
 .venv/bin/python -m pip install -q -e ".[dev]"
-.venv/bin/kgrag models install "$MODEL"
+.venv/bin/kgrag models install $MODELS
 
 if [ "${KGRAG_SKIP_EXAMPLE:-0}" != 1 ]; then
   .venv/bin/kgrag build examples/curie/docs --seeds-file examples/curie/seeds.txt \

@@ -22,13 +22,19 @@ class Retriever:
 
     def retrieve(self, query: str) -> list[Hit]:
         vector = self.embedder.encode([query])[0]
-        found = []
-        for passage_id, score in self.index.search(vector, self.top_k * 3):
-            passage = self.store.passage(passage_id)
-            if passage.derived and passage.doc_id not in self.active_derived:
-                continue
-            found.append((passage, score))
-            if len(found) == self.top_k:
+        wanted = self.top_k * 3
+        while True:  # stale neighbourhood documents may crowd the first results: look further until top_k
+            results = self.index.search(vector, wanted)
+            found = []
+            for passage_id, score in results:
+                passage = self.store.passage(passage_id)
+                if passage.derived and passage.doc_id not in self.active_derived:
+                    continue
+                found.append((passage, score))
+                if len(found) == self.top_k:
+                    break
+            if len(found) == self.top_k or len(results) < wanted:
                 break
+            wanted *= 4
         probs = softmax([s for _, s in found], self.temperature)
         return [Hit(passage=p, score=s, prob=q) for (p, s), q in zip(found, probs)]
