@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from kgrag.builddir import BuildDir
 from kgrag.config import Settings
 from kgrag.errors import KgragError
 from kgrag.graph.export import export_graphml, export_json
+from kgrag.graph.neo4j_export import export_cypher, export_neo4j_csv
 from kgrag.graph.networkx_store import NetworkXStore
 from kgrag.graph.resolve import is_alias, normalize
 from kgrag.index.passage_store import PassageStore
@@ -111,8 +113,17 @@ class KnowledgeGraph:
 
     # -- export -----------------------------------------------------------------------------------
     def export(self, fmt: str = "graphml", path: Path | str | None = None) -> Path:
-        """Write the graph as ``graphml`` or node-link ``json``; returns the file written."""
-        writers = {"graphml": (export_graphml, "graph.graphml"), "json": (export_json, "graph.nodelink.json")}
+        """Write the graph as ``graphml``, node-link ``json``, a Neo4j ``cypher`` script or ``neo4j-csv``
+        import files (a folder); returns the file written."""
+        writers = {
+            "graphml": (export_graphml, "graph.graphml"),
+            "json": (export_json, "graph.nodelink.json"),
+            "cypher": (
+                partial(export_cypher, passages_db=self.dir.passages, schema_path=self.dir.schema),
+                "graph.cypher",
+            ),
+            "neo4j-csv": (partial(export_neo4j_csv, passages_db=self.dir.passages), "neo4j-import"),
+        }
         if fmt not in writers:
             raise KgragError(f"unknown export format {fmt!r}: choose one of {', '.join(writers)}")
         writer, default_name = writers[fmt]
