@@ -243,7 +243,8 @@ class Pipeline:
         triples = score_triples(
             state.extractions.values(), state.passages, state.weights, self.settings.min_triple_prob
         )
-        state.graph = Resolver(self.embedder, self.settings.resolve_similarity).resolve(triples)
+        resolver = Resolver(self.embedder, self.settings.resolve_similarity, self.schema.compatible)
+        state.graph = resolver.resolve(triples)
         for store in stores:
             store.write(state.graph)
 

@@ -20,6 +20,7 @@ class EntityType(BaseModel, extra="forbid"):
     name: str
     description: str = ""
     expand: bool = True  # whether entities of this type join the expansion frontier (no for dates)
+    compatible: list[str] = Field(default_factory=list)  # other types that may name the same entity
 
 
 class RelationType(BaseModel, extra="forbid"):
@@ -55,6 +56,10 @@ class GraphSchema(BaseModel, extra="forbid"):
     @model_validator(mode="after")
     def _check_types(self) -> GraphSchema:
         known = {t.name for t in self.entity_types}
+        for etype in self.entity_types:
+            for other in etype.compatible:
+                if other not in known:
+                    raise ValueError(f"entity type {etype.name!r} compatible names unknown entity type {other!r}")
         for rel in self.relation_types:
             for field in ("domain", "range"):
                 for type_name in getattr(rel, field):
@@ -102,6 +107,14 @@ class GraphSchema(BaseModel, extra="forbid"):
     def expandable(self, type_name: str) -> bool:
         etype = next((t for t in self.entity_types if t.name == type_name), None)
         return etype.expand if etype else True
+
+    def compatible(self, a: str, b: str) -> bool:
+        """Whether an entity typed ``a`` in one passage and ``b`` in another may be the same entity
+        (equal types, or one lists the other as ``compatible``)."""
+        if a == b:
+            return True
+        types = {t.name: t for t in self.entity_types}
+        return (a in types and b in types[a].compatible) or (b in types and a in types[b].compatible)
 
     def violation(self, head_type: str, relation: str, tail_type: str) -> str | None:
         """Why a typed triple breaks the schema's domain/range, or None when it fits."""

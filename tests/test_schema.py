@@ -146,6 +146,11 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
             "entity_types: [Person, Place]\nrelation_types:\n  - {name: lives_in, domain: Person, range: City}\n",
             ["lives_in", "range", "City"],
         ),
+        (
+            "unknown_compatible.yaml",
+            "entity_types:\n  - {name: Concept, compatible: [Thing]}\n",
+            ["Concept", "compatible", "Thing"],
+        ),
         ("no_types.yaml", "name: x\nrelation_types: [spouse]\n", ["entity_types", "required"]),
         ("empty_types.yaml", "entity_types: []\n", ["entity_types"]),
         ("extra_key.yaml", "entity_types: [Person]\ncolour: blue\n", ["colour", "not permitted"]),

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kgrag.graph.resolve import Resolver, entity_key, is_alias, normalize
 from kgrag.graph.score import add_evidence, evidence_span, score_triples, softmax
 from kgrag.index.embedder import MiniLMEmbedder
 from kgrag.records import Evidence, ExtractedTriple, Extraction, Passage, Triple
+from kgrag.schema import GraphSchema
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 
 # -- softmax --------------------------------------------------------------------------------------
 
@@ -251,6 +256,25 @@ def test_resolution_never_merges_across_types(resolver: Resolver) -> None:
     assert by_key["person:washington"].type == "Person"
     assert by_key["location:washington"].type == "Location"
     assert len(graph.triples) == 3
+
+
+def test_compatible_types_merge_under_the_majority_type(embedder: MiniLMEmbedder) -> None:
+    schema = GraphSchema.load(SCHEMAS / "default.yaml")
+    resolver = Resolver(embedder, similarity=0.92, compatible=schema.compatible)
+    graph = resolver.resolve(
+        [
+            triple("Marie Curie", "discovered", "Polonium", tail_type="Substance", pid=1),
+            triple("Pierre Curie", "discovered", "polonium", tail_type="Substance", pid=2),
+            triple("Marie Curie", "named_after", "Polonium", tail_type="Concept", pid=3),
+            triple("Washington", "born_in", "Virginia", tail_type="Location"),
+            triple("Washington", "located_in", "United States", head_type="Location", tail_type="Location"),
+        ]
+    )
+    polonium = [e for e in graph.entities if normalize(e.name) == "polonium"]
+    assert [(e.key, e.type) for e in polonium] == [("substance:polonium", "Substance")]
+    assert {"person:washington", "location:washington"} <= {e.key for e in graph.entities}  # Person/Location never
+    assert schema.compatible("Concept", "Substance") and schema.compatible("Substance", "Concept")
+    assert not schema.compatible("Person", "Location")
 
 
 def test_ambiguous_short_alias_stays_on_its_own(resolver: Resolver) -> None:

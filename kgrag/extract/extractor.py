@@ -91,7 +91,9 @@ class Extractor:
         self.triple_adapter = TypeAdapter(schema.triple_type(open_relations))
         self.json_schema = self.model.model_json_schema()
         self.system = system_prompt(schema, max_triples, open_relations)
-        self.fingerprint = [backend.identity, schema.fingerprint(), fingerprint or {}, self.system]
+        # everything that shapes the model's answer, and nothing else (resolution-only schema fields
+        # such as `compatible` or `expand` must not invalidate the cache)
+        self.fingerprint = [backend.identity, self.json_schema, self.system, schema.examples, fingerprint or {}]
         self.calls = 0  # passages actually sent to the model
         self.decode_seconds = 0.0
         self.prefill_seconds = 0.0

@@ -3,7 +3,8 @@
 Mentions merge when they normalise to the same name (case, whitespace, punctuation, articles),
 when one is an alias of the other (same first and last word, the shorter's words in order inside
 the longer: "Marie Curie" ~ "Marie Skłodowska Curie"), or when their name embeddings are closer
-than a threshold. Only mentions of the same entity type ever merge.
+than a threshold. Only mentions of the same or compatible entity types (the schema's
+``compatible`` lists) ever merge; a merged entity takes the type most of its mentions have.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -60,10 +61,20 @@ class _UnionFind:
         self.parent[self.find(i)] = self.find(j)
 
 
+def same_type(a: str, b: str) -> bool:
+    return a == b
+
+
 class Resolver:
-    def __init__(self, embedder: Embedder | None, similarity: float = 0.92) -> None:
+    def __init__(
+        self,
+        embedder: Embedder | None,
+        similarity: float = 0.92,
+        compatible: Callable[[str, str], bool] = same_type,
+    ) -> None:
         self.embedder = embedder
         self.similarity = similarity
+        self.compatible = compatible
 
     def resolve(self, triples: Sequence[Triple]) -> ResolvedGraph:
         # 1. group mentions by (normalised name, type), counting surface forms
@@ -73,8 +84,10 @@ class Resolver:
             surfaces[(normalize(t.tail), t.tail_type)][t.tail.strip()] += 1
         groups = sorted(surfaces)
         uf = _UnionFind(len(groups))
-        self._merge_aliases(groups, uf)
-        self._merge_similar(groups, uf)
+        ok = self._compatibility([type_name for _, type_name in groups])
+        self._merge_same_name(groups, uf, ok)
+        self._merge_aliases(groups, uf, ok)
+        self._merge_similar(groups, uf, ok)
 
         # 2. one entity per union-find cluster; canonical name = the most frequent surface form
         clusters: dict[int, list[int]] = defaultdict(list)
@@ -84,10 +97,12 @@ class Resolver:
         entities: list[Entity] = []
         for members in clusters.values():
             counts: Counter[str] = Counter()
+            type_votes: Counter[str] = Counter()
             for i in members:
                 counts.update(surfaces[groups[i]])
+                type_votes[groups[i][1]] += sum(surfaces[groups[i]].values())
             name = min(counts, key=lambda s: (-counts[s], len(s), s))  # most frequent, then shortest
-            type_name = groups[members[0]][1]
+            type_name = min(type_votes, key=lambda t: (-type_votes[t], t))
             key = entity_key(name, type_name)
             entities.append(Entity(key=key, name=name, type=type_name, aliases=sorted(set(counts) - {name})))
             for i in members:
@@ -110,24 +125,37 @@ class Resolver:
         entities = sorted((e for e in entities if e.key in used), key=lambda e: e.key)
         return ResolvedGraph(entities=entities, triples=sorted(merged.values(), key=lambda t: t.key))
 
-    @staticmethod
-    def _merge_aliases(groups: list[tuple[str, str]], uf: _UnionFind) -> None:
-        by_type: dict[str, list[int]] = defaultdict(list)
-        for i, (_, type_name) in enumerate(groups):
-            by_type[type_name].append(i)
-        for members in by_type.values():
-            for i in members:
-                longer = [j for j in members if is_alias(groups[i][0], groups[j][0])]
-                if len(longer) == 1:  # an ambiguous short name stays on its own
-                    uf.union(i, longer[0])
+    def _compatibility(self, types: list[str]) -> np.ndarray:
+        """Boolean matrix: may mention group i and group j be one entity, by their types."""
+        kinds = sorted(set(types))
+        table = np.array([[self.compatible(a, b) for b in kinds] for a in kinds], dtype=bool)
+        index = np.array([kinds.index(t) for t in types], dtype=int)
+        return table[np.ix_(index, index)] if len(types) else np.zeros((0, 0), dtype=bool)
 
-    def _merge_similar(self, groups: list[tuple[str, str]], uf: _UnionFind) -> None:
+    @staticmethod
+    def _merge_same_name(groups: list[tuple[str, str]], uf: _UnionFind, ok: np.ndarray) -> None:
+        by_name: dict[str, list[int]] = defaultdict(list)
+        for i, (name, _) in enumerate(groups):
+            by_name[name].append(i)
+        for members in by_name.values():
+            for i in members:
+                for j in members:
+                    if i < j and ok[i, j]:
+                        uf.union(i, j)
+
+    @staticmethod
+    def _merge_aliases(groups: list[tuple[str, str]], uf: _UnionFind, ok: np.ndarray) -> None:
+        for i, (short, _) in enumerate(groups):
+            longer = [j for j, (name, _) in enumerate(groups) if ok[i, j] and is_alias(short, name)]
+            if len({groups[j][0] for j in longer}) == 1:  # an ambiguous short name stays on its own
+                for j in longer:
+                    uf.union(i, j)
+
+    def _merge_similar(self, groups: list[tuple[str, str]], uf: _UnionFind, ok: np.ndarray) -> None:
         if self.embedder is None or len(groups) < 2:
             return
         vectors = self.embedder.encode([name for name, _ in groups])
         sims = vectors @ vectors.T
-        types = np.array([type_name for _, type_name in groups])
-        same_type = types[:, None] == types[None, :]
-        close = np.argwhere(np.triu((sims >= self.similarity) & same_type, k=1))
+        close = np.argwhere(np.triu((sims >= self.similarity) & ok, k=1))
         for i, j in close:
             uf.union(int(i), int(j))
