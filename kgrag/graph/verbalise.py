@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kgrag.records import ResolvedGraph
 
 
@@ -11,6 +13,11 @@ def humanise(relation: str) -> str:
     return " ".join(spaced.split())
 
 
+def verbalise_triples(triples: Sequence[tuple[str, str, str]]) -> str:
+    """Triples as plain sentences, one per triple: "Marie Curie spouse Pierre Curie. …"."""
+    return " ".join(f"{head} {humanise(relation)} {tail}." for head, relation, tail in triples)
+
+
 def verbalise_neighbourhoods(graph: ResolvedGraph, max_facts: int = 12) -> dict[str, str]:
     """One document per entity with facts: "Marie Curie (Person). Marie Curie spouse Pierre Curie. …"."""
     names = {e.key: e for e in graph.entities}
@@ -18,7 +25,7 @@ def verbalise_neighbourhoods(graph: ResolvedGraph, max_facts: int = 12) -> dict[
     for t in graph.triples:
         if t.derived:
             continue
-        sentence = f"{names[t.head].name} {humanise(t.relation)} {names[t.tail].name}."
+        sentence = verbalise_triples([(names[t.head].name, t.relation, names[t.tail].name)])
         for key in (t.head, t.tail):
             facts.setdefault(key, []).append((t.confidence, sentence))
     docs = {}

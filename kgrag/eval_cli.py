@@ -1,0 +1,155 @@
+"""The ``kgrag eval`` command: score extraction (or the verbaliser) on a JSONL benchmark."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from kgrag.errors import KgragError
+
+if TYPE_CHECKING:
+    from kgrag.evaluation.harness import EvalReport
+    from kgrag.evaluation.verbalise_eval import VerbaliseReport
+
+logger = logging.getLogger(__name__)
+
+
+class Task(StrEnum):
+    extract = "extract"
+    verbalise = "verbalise"
+
+
+def eval_command(
+    data: Annotated[Path, typer.Argument(help="benchmark JSONL, one {id, text, triples} object per line")],
+    schema: Annotated[Optional[Path], typer.Option(help="graph schema YAML/JSON (e.g. schemas/conll04.yaml)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="bundled model name or .gguf path")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="first N examples (triple sets for verbalise)")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="write the JSON report here")] = None,
+    predictions: Annotated[Optional[Path], typer.Option(help="write per-example predictions (JSONL) here")] = None,
+    task: Annotated[Task, typer.Option(help="extract: triples from text; verbalise: text from triples")] = Task.extract,
+    config: Annotated[Optional[Path], typer.Option(help="settings YAML (CLI options override it)")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
+    max_triples: Annotated[Optional[int], typer.Option(help="most triples per example")] = None,
+    cache: Annotated[
+        Optional[Path], typer.Option(help="extraction cache (SQLite) to reuse; off by default so timings are real")
+    ] = None,
+    relations: Annotated[int, typer.Option(help="rows of the per-relation table shown")] = 15,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Measure extraction quality (P/R/F1) or verbaliser quality (BLEU, ROUGE-L) on a benchmark."""
+    from kgrag.cli import _setup_logging, friendly_errors
+
+    _setup_logging(verbose)
+    friendly_errors(_run)(
+        data, schema, model, limit, report, predictions, task, config, threads, max_triples, cache, relations
+    )
+
+
+def _run(
+    data: Path,
+    schema: Path | None,
+    model: str | None,
+    limit: int | None,
+    report: Path | None,
+    predictions: Path | None,
+    task: Task,
+    config: Path | None,
+    threads: int | None,
+    max_triples: int | None,
+    cache: Path | None,
+    relations: int,
+) -> None:
+    console = Console()
+    if not data.is_file():
+        raise KgragError(f"no dataset file {data}")
+    if task is Task.verbalise:
+        from kgrag.evaluation.verbalise_eval import evaluate_verbaliser
+
+        logging.getLogger("absl").setLevel(logging.WARNING)  # rouge-score's "Using default tokenizer."
+        result = evaluate_verbaliser(data, limit=limit, predictions=predictions)
+        _save(result, report)
+        console.print(verbalise_table(result))
+        return
+
+    from kgrag.config import Settings
+    from kgrag.evaluation.harness import evaluate_extraction
+    from kgrag.extract.cache import ExtractionCache
+
+    settings = Settings.load(config, schema_path=schema, model=model, n_threads=threads, max_triples=max_triples)
+    store = ExtractionCache(cache) if cache is not None else None
+    try:
+        result = evaluate_extraction(data, settings, limit=limit, predictions=predictions, cache=store)
+    finally:
+        if store is not None:
+            store.close()
+    _save(result, report)
+    console.print(extraction_table(result))
+    if result.per_relation:
+        console.print(relation_table(result, relations))
+    if result.interrupted:
+        Console(stderr=True).print("[yellow]interrupted:[/yellow] the report covers the examples finished so far")
+        raise typer.Exit(130)
+
+
+def _save(result: BaseModel, path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(result.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise KgragError(f"cannot write report {path}: {exc}") from exc
+    logger.info("wrote %s", path)
+
+
+def _f(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def extraction_table(result: EvalReport) -> Table:
+    c = result.config
+    table = Table(
+        "match", "P", "R", "F1", "tp / pred / gold", title=f"{Path(c.dataset).name} · {c.model} · {c.schema_name}"
+    )
+    rows = [("strict", result.strict), ("normalized", result.normalized)]
+    rows += [(f"{mode} (unfiltered)", scores) for mode, scores in result.unfiltered.items()]
+    if result.entities is not None:
+        rows.append(("entities", result.entities))
+    if result.entities_typed is not None:
+        rows.append(("entities + type", result.entities_typed))
+    for name, s in rows:
+        table.add_row(name, _f(s.precision), _f(s.recall), _f(s.f1), f"{s.tp} / {s.predicted} / {s.gold}")
+    table.caption = (
+        f"{result.examples} examples ({result.failed} failed, {result.invalid} invalid outputs, {result.cached} cached)"
+        f" · {result.filtered} triples filtered · macro F1 strict {_f(result.macro_f1.strict)}"
+        f" normalized {_f(result.macro_f1.normalized)} · {result.examples_per_s:.2f} examples/s"
+    )
+    return table
+
+
+def relation_table(result: EvalReport, limit: int) -> Table:
+    table = Table("relation", "gold", "pred", "strict F1", "norm. P", "norm. R", "norm. F1", title="per relation")
+    for row in result.per_relation[:limit]:
+        n = row.normalized
+        table.add_row(
+            row.relation, str(row.gold), str(row.predicted), _f(row.strict.f1), _f(n.precision), _f(n.recall), _f(n.f1)
+        )
+    if len(result.per_relation) > limit:
+        table.caption = f"{len(result.per_relation) - limit} more relations in the JSON report"
+    return table
+
+
+def verbalise_table(result: VerbaliseReport) -> Table:
+    table = Table("metric", "value", title=f"verbaliser · {Path(result.config.dataset).name}")
+    table.add_row("BLEU (0-100)", f"{result.bleu:.2f}")
+    table.add_row("ROUGE-L P / R / F1", " / ".join(_f(x) for x in result.rouge_l.model_dump().values()))
+    table.add_row("triple sets / references", f"{result.sets} / {result.references}")
+    table.add_row("sacrebleu signature", result.config.bleu_signature)
+    return table

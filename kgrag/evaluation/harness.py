@@ -1,0 +1,347 @@
+"""``kgrag eval --task extract``: run the build's extractor on a JSONL benchmark and score it.
+
+Each example's text is one passage for the same :class:`~kgrag.extract.extractor.Extractor`,
+prompt, schema and post-filter (:func:`~kgrag.extract.filters.usable_triples`) that ``kgrag build``
+uses; there is no evaluation-only extractor. A bad example (unreadable line, extractor error) is
+counted and logged, never fatal; Ctrl-C stops the loop and the report covers the finished examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import BaseModel, Field, ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from kgrag import __version__
+from kgrag.config import PROMPT_VERSION, Settings
+from kgrag.errors import KgragError
+from kgrag.evaluation.metrics import (
+    PRF,
+    Counts,
+    add_counts,
+    alias_map,
+    entity_counts,
+    gold_entities,
+    key_function,
+    macro_f1,
+    prf,
+    relation_counts,
+    triple_counts,
+)
+from kgrag.extract.backends import LazyLlamaCpp
+from kgrag.extract.cache import ExtractionCache
+from kgrag.extract.extractor import Extractor
+from kgrag.extract.filters import usable_triples
+from kgrag.extract.generator import GeneratorBackend
+from kgrag.records import ExtractedTriple, Extraction, Passage
+from kgrag.schema import GraphSchema
+
+logger = logging.getLogger(__name__)
+
+MODES = ("strict", "normalized")
+
+
+class Example(BaseModel):
+    """One benchmark line (extra dataset fields are ignored)."""
+
+    id: str
+    text: str
+    triples: list[tuple[str, str, str]] = Field(default_factory=list)
+    entities: list[Any] | None = None
+
+
+class RelationRow(BaseModel):
+    relation: str  # as the gold data spells it (or the prediction, for relations gold never uses)
+    gold: int
+    predicted: int
+    strict: PRF
+    normalized: PRF
+
+
+class MacroF1(BaseModel):
+    strict: float
+    normalized: float
+
+
+class EvalConfig(BaseModel):
+    """Everything that produced the figures, so that a report can be reproduced and compared."""
+
+    model: str
+    model_identity: str  # name@sha256 prefix of the weights
+    schema_name: str
+    schema_path: str
+    schema_fingerprint: str
+    prompt_version: str
+    extraction: dict[str, Any]  # Settings.extraction_fingerprint(): what changes a passage's output
+    n_threads: int
+    dataset: str
+    dataset_sha256: str
+    limit: int | None
+    kgrag_version: str
+
+
+class EvalReport(BaseModel):
+    """Figures of one ``kgrag eval --task extract`` run; the micro scores come first."""
+
+    strict: PRF
+    normalized: PRF
+    per_relation: list[RelationRow]
+    macro_f1: MacroF1
+    invalid: int  # examples whose model output was invalid or cut off (their valid triples still count)
+    examples_per_s: float  # examples / (wall seconds - model load seconds)
+    config: EvalConfig
+    examples: int  # examples attempted
+    failed: int  # examples that could not be read or raised an error (scored as predicting nothing)
+    filtered: int  # predicted triples dropped by the schema/grounding filter
+    unfiltered: dict[str, PRF]  # strict/normalized micro scores before that filter
+    entities: PRF | None = None  # names, normalized and alias-aware; where gold entities exist
+    entities_typed: PRF | None = None  # names and types; where gold types are the schema's types
+    cached: int = 0  # examples answered by the extraction cache
+    seconds: float = 0.0
+    load_seconds: float = 0.0
+    interrupted: bool = False
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_lines(path: Path, limit: int | None) -> list[str]:
+    """The first ``limit`` non-empty lines of a JSONL file (all when limit is None)."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            lines = [line for line in handle if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KgragError(f"cannot read dataset {path}: {exc}") from exc
+    return lines if limit is None else lines[:limit]
+
+
+def plain(triples: list[ExtractedTriple]) -> list[tuple[str, str, str]]:
+    return [(t.head, t.relation, t.tail) for t in triples]
+
+
+class _Tally:
+    """Running counts of a run."""
+
+    def __init__(self, schema: GraphSchema) -> None:
+        self.entity_types = set(schema.entity_type_names)
+        self.total = {m: Counts() for m in MODES}
+        self.raw = {m: Counts() for m in MODES}
+        self.by_relation: dict[str, dict[str, Counts]] = {m: {} for m in MODES}
+        self.spelling: dict[str, str] = {}  # case-folded relation -> display name
+        self.entities: Counts | None = None
+        self.entities_typed: Counts | None = None
+        self.examples = self.failed = self.invalid = self.filtered = self.cached = 0
+
+    def add(self, example: Example, kept: list[ExtractedTriple], raw: list[ExtractedTriple]) -> dict[str, int]:
+        """Score one example; returns its true positives per mode."""
+        for _, relation, _ in example.triples:
+            self.spelling.setdefault(" ".join(relation.split()).casefold(), relation)
+        for t in kept:
+            self.spelling.setdefault(" ".join(t.relation.split()).casefold(), t.relation)
+        golds = gold_entities(example.entities) if example.entities is not None else None
+        aliases = alias_map(golds) if golds else None
+        hits = {}
+        for mode in MODES:
+            key = key_function(mode, aliases)
+            counts = triple_counts(example.triples, plain(kept), key)
+            self.total[mode] += counts
+            self.raw[mode] += triple_counts(example.triples, plain(raw), key)
+            add_counts(self.by_relation[mode], relation_counts(example.triples, plain(kept), key))
+            hits[mode] = counts.tp
+        if golds is not None:
+            predicted = {(n, ty) for t in kept for n, ty in ((t.head, t.head_type), (t.tail, t.tail_type))}
+            self.entities = (self.entities or Counts()) + entity_counts(golds, predicted)
+            if golds and all(e.type in self.entity_types for e in golds):
+                typed = entity_counts(golds, predicted, typed=True)
+                self.entities_typed = (self.entities_typed or Counts()) + typed
+        return hits
+
+    def per_relation(self) -> list[RelationRow]:
+        names = sorted(set(self.by_relation["strict"]) | set(self.by_relation["normalized"]))
+        rows = []
+        for name in names:
+            strict = self.by_relation["strict"].get(name, Counts())
+            normalized = self.by_relation["normalized"].get(name, Counts())
+            rows.append(
+                RelationRow(
+                    relation=self.spelling.get(name, name),
+                    gold=normalized.gold,
+                    predicted=normalized.predicted,
+                    strict=prf(strict),
+                    normalized=prf(normalized),
+                )
+            )
+        return sorted(rows, key=lambda r: (-r.gold, r.relation))
+
+
+def _progress(show: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not show,
+    )
+
+
+@contextmanager
+def _open_predictions(path: Path | None) -> Iterator[IO[str] | None]:
+    if path is None:
+        yield None
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise KgragError(f"cannot write predictions {path}: {exc}") from exc
+    with handle:
+        yield handle
+
+
+def _write(handle: IO[str] | None, record: dict[str, Any]) -> None:
+    if handle is not None:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
+
+
+def evaluate_extraction(
+    data: Path,
+    settings: Settings,
+    *,
+    limit: int | None = None,
+    predictions: Path | None = None,
+    backend: GeneratorBackend | None = None,
+    cache: ExtractionCache | None = None,
+    show_progress: bool = True,
+) -> EvalReport:
+    """Run the extractor over the first ``limit`` examples of ``data`` and score its triples.
+
+    ``predictions`` (JSONL) receives, per example, the gold triples beside the predicted ones and
+    the triples the filter dropped. The backend defaults to the settings' llama.cpp model."""
+    data = Path(data)
+    schema = GraphSchema.load(settings.schema_path)
+    lines = read_lines(data, limit)
+    backend = backend or LazyLlamaCpp(settings)
+    extractor = Extractor(
+        schema,
+        backend,
+        cache,
+        settings.max_triples,
+        settings.max_tokens,
+        settings.open_relations,
+        settings.extraction_fingerprint(),
+    )
+    config = EvalConfig(
+        model=settings.model,
+        model_identity=backend.identity,
+        schema_name=schema.name,
+        schema_path=str(settings.schema_path),
+        schema_fingerprint=schema.fingerprint(),
+        prompt_version=PROMPT_VERSION,
+        extraction=settings.extraction_fingerprint(),
+        n_threads=settings.n_threads,
+        dataset=str(data),
+        dataset_sha256=sha256_file(data),
+        limit=limit,
+        kgrag_version=__version__,
+    )
+    tally = _Tally(schema)
+    load_seconds = 0.0
+    interrupted = False
+    started = time.perf_counter()
+    with _open_predictions(predictions) as out, _progress(show_progress) as progress:
+        task = progress.add_task(data.name, total=len(lines))
+        try:
+            for i, line in enumerate(lines):
+                load_seconds += _one(i, line, extractor, schema, tally, out)
+                f1 = prf(tally.total["strict"]).f1
+                progress.update(task, advance=1, description=f"{data.name}  strict F1 {f1:.3f}")
+        except KeyboardInterrupt:
+            interrupted = True
+            logger.warning("interrupted after %d of %d examples; the report covers those", tally.examples, len(lines))
+    seconds = time.perf_counter() - started
+    busy = max(seconds - load_seconds, 1e-9)
+    return EvalReport(
+        strict=prf(tally.total["strict"]),
+        normalized=prf(tally.total["normalized"]),
+        per_relation=tally.per_relation(),
+        macro_f1=MacroF1(**{m: macro_f1(tally.by_relation[m]) for m in MODES}),
+        invalid=tally.invalid,
+        examples_per_s=tally.examples / busy,
+        config=config,
+        examples=tally.examples,
+        failed=tally.failed,
+        filtered=tally.filtered,
+        unfiltered={m: prf(tally.raw[m]) for m in MODES},
+        entities=prf(tally.entities) if tally.entities is not None else None,
+        entities_typed=prf(tally.entities_typed) if tally.entities_typed is not None else None,
+        cached=tally.cached,
+        seconds=seconds,
+        load_seconds=load_seconds,
+        interrupted=interrupted,
+    )
+
+
+def _one(i: int, line: str, extractor: Extractor, schema: GraphSchema, tally: _Tally, out: IO[str] | None) -> float:
+    """Extract and score example ``i``; returns the seconds spent loading the model, if it loaded."""
+    try:
+        example = Example.model_validate_json(line)
+    except ValidationError as exc:
+        tally.examples += 1
+        tally.failed += 1
+        logger.warning("example %d: unreadable line: %s", i, exc.errors()[0]["msg"])
+        _write(out, {"line": i, "error": f"unreadable line: {exc.errors()[0]['msg']}"})
+        return 0.0
+    passage = Passage(id=i, doc_id=example.id, start=0, end=len(example.text), text=example.text)
+    was_loaded = getattr(extractor.backend, "loaded", True)
+    cached = extractor.is_cached(passage)
+    started = time.perf_counter()
+    error: str | None = None
+    try:
+        extraction = extractor.extract(passage)
+    except Exception as exc:  # one bad example never stops the run
+        logger.warning("example %s: extraction failed: %s", example.id, exc)
+        extraction = Extraction(passage_id=i, error=f"failed: {exc}")
+        error = extraction.error
+        tally.failed += 1
+    wall = time.perf_counter() - started
+    load = wall - extraction.seconds if not was_loaded and getattr(extractor.backend, "loaded", False) else 0.0
+    tally.examples += 1
+    tally.cached += int(cached)
+    if extraction.error and error is None:
+        tally.invalid += 1
+    kept = usable_triples(extraction.triples, schema, example.text)
+    tally.filtered += len(extraction.triples) - len(kept)
+    hits = tally.add(example, kept, extraction.triples)
+    _write(
+        out,
+        {
+            "id": example.id,
+            "text": example.text,
+            "gold": [list(t) for t in example.triples],
+            "predicted": [list(t) for t in plain(kept)],
+            "dropped": [
+                [t.head, t.head_type, t.relation, t.tail, t.tail_type] for t in extraction.triples if t not in kept
+            ],
+            "tp": hits,
+            "error": extraction.error,
+        },
+    )
+    return max(load, 0.0)
