@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from kgrag import __version__
 from kgrag.builddir import BuildDir
 from kgrag.config import Settings
+from kgrag.errors import KgragError
 from kgrag.extract.backends import LazyLlamaCpp
 from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.extractor import Extractor
@@ -168,13 +169,11 @@ class Pipeline:
         started = time.perf_counter()
         seeds = list(dict.fromkeys(s.strip() for s in seeds if s.strip()))
         if not seeds:
-            from kgrag.errors import KgragError
-
             raise KgragError("no seed entities given: use --seeds NAME or --seeds-file FILE")
         self.dir.schema.write_text(self.schema.model_dump_json(indent=1), encoding="utf-8")
         passages = PassageStore(self.dir.passages)
         cache = ExtractionCache(self.dir.cache)
-        index = FaissIndex(self.dir.index, 384)
+        index = FaissIndex(self.dir.index, self._embedder().dim)
         report = BuildReport()
         store = NetworkXStore(self.dir.graph)
         stores: list[GraphStore] = [store, *self.extra_stores]
