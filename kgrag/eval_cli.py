@@ -41,6 +41,11 @@ def eval_command(
         Optional[Path], typer.Option(help="extraction cache (SQLite) to reuse; off by default so timings are real")
     ] = None,
     relations: Annotated[int, typer.Option(help="rows of the per-relation table shown")] = 15,
+    demos: Annotated[
+        Optional[Path],
+        typer.Option(help="training JSONL: use its most similar examples as few-shot demos (never the dev data)"),
+    ] = None,
+    n_demos: Annotated[int, typer.Option(min=0, help="demonstrations per input with --demos")] = 4,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Measure extraction quality (P/R/F1) or verbaliser quality (BLEU, ROUGE-L) on a benchmark."""
@@ -48,7 +53,20 @@ def eval_command(
 
     _setup_logging(verbose)
     friendly_errors(_run)(
-        data, schema, model, limit, report, predictions, task, config, threads, max_triples, cache, relations
+        data,
+        schema,
+        model,
+        limit,
+        report,
+        predictions,
+        task,
+        config,
+        threads,
+        max_triples,
+        cache,
+        relations,
+        demos,
+        n_demos,
     )
 
 
@@ -65,6 +83,8 @@ def _run(
     max_triples: int | None,
     cache: Path | None,
     relations: int,
+    demos: Path | None = None,
+    n_demos: int = 4,
 ) -> None:
     console = Console()
     if not data.is_file():
@@ -85,7 +105,9 @@ def _run(
     settings = Settings.load(config, schema_path=schema, model=model, n_threads=threads, max_triples=max_triples)
     store = ExtractionCache(cache) if cache is not None else None
     try:
-        result = evaluate_extraction(data, settings, limit=limit, predictions=predictions, cache=store)
+        result = evaluate_extraction(
+            data, settings, limit=limit, predictions=predictions, cache=store, demos=demos, n_demos=n_demos
+        )
     finally:
         if store is not None:
             store.close()

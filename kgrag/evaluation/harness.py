@@ -87,6 +87,9 @@ class EvalConfig(BaseModel):
     dataset_sha256: str
     limit: int | None
     kgrag_version: str
+    demos: str | None = None  # training file of the retrieved few-shot demonstrations, if any
+    demos_sha256: str | None = None
+    n_demos: int = 0
 
 
 class EvalReport(BaseModel):
@@ -230,14 +233,25 @@ def evaluate_extraction(
     backend: GeneratorBackend | None = None,
     cache: ExtractionCache | None = None,
     show_progress: bool = True,
+    demos: Path | None = None,
+    n_demos: int = 4,
 ) -> EvalReport:
     """Run the extractor over the first ``limit`` examples of ``data`` and score its triples.
 
     ``predictions`` (JSONL) receives, per example, the gold triples beside the predicted ones and
-    the triples the filter dropped. The backend defaults to the settings' llama.cpp model."""
+    the triples the filter dropped. The backend defaults to the settings' llama.cpp model.
+    ``demos`` (a training JSONL) replaces the schema's examples by the ``n_demos`` training examples
+    most similar to each input (:class:`~kgrag.extract.demos.DemoRetriever`)."""
     data = Path(data)
     schema = GraphSchema.load(settings.schema_path)
     lines = read_lines(data, limit)
+    retriever = None
+    if demos is not None:
+        from kgrag.extract.demos import DemoRetriever
+
+        if Path(demos).resolve() == data.resolve():
+            raise KgragError(f"the demonstrations file {demos} is the evaluated dataset itself")
+        retriever = DemoRetriever(demos, schema)
     backend = backend or LazyLlamaCpp(settings)
     extractor = Extractor(
         schema,
@@ -247,6 +261,8 @@ def evaluate_extraction(
         settings.max_tokens,
         settings.open_relations,
         settings.extraction_fingerprint(),
+        demos=retriever,
+        n_demos=n_demos,
     )
     config = EvalConfig(
         model=settings.model,
@@ -261,6 +277,9 @@ def evaluate_extraction(
         dataset_sha256=sha256_file(data),
         limit=limit,
         kgrag_version=__version__,
+        demos=str(demos) if retriever is not None else None,
+        demos_sha256=retriever.sha256 if retriever is not None else None,
+        n_demos=n_demos if retriever is not None else 0,
     )
     tally = _Tally(schema)
     load_seconds = 0.0

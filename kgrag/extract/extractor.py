@@ -11,7 +11,7 @@ import logging
 import math
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -20,6 +20,9 @@ from kgrag.extract.generator import Generation, GeneratorBackend
 from kgrag.extract.prompts import build_messages, system_prompt
 from kgrag.records import ExtractedTriple, Extraction, Passage
 from kgrag.schema import TRIPLE_FIELDS, GraphSchema
+
+if TYPE_CHECKING:
+    from kgrag.extract.demos import DemoRetriever
 
 logger = logging.getLogger(__name__)
 _decoder = json.JSONDecoder()
@@ -82,6 +85,8 @@ class Extractor:
         max_tokens: int,
         open_relations: bool = False,
         fingerprint: dict[str, Any] | None = None,
+        demos: DemoRetriever | None = None,
+        n_demos: int = 4,
     ) -> None:
         self.schema = schema
         self.backend = backend
@@ -94,12 +99,27 @@ class Extractor:
         # everything that shapes the model's answer, and nothing else (resolution-only schema fields
         # such as `compatible` or `expand` must not invalidate the cache)
         self.fingerprint = [backend.identity, self.json_schema, self.system, schema.examples, fingerprint or {}]
+        # retrieved demonstrations replace the schema's examples; the demos a passage gets are part
+        # of its cache key (see key), so the fixed fingerprint leaves the schema's examples out
+        self.demos = demos
+        self.n_demos = n_demos
+        if demos is not None:
+            self.fingerprint[3] = {"demos": demos.identity, "n_demos": n_demos}
         self.calls = 0  # passages actually sent to the model
         self.decode_seconds = 0.0
         self.prefill_seconds = 0.0
 
+    def examples(self, text: str) -> list[dict[str, Any]] | None:
+        """The few-shot examples for a passage: retrieved demos, most similar last (next to the
+        passage), or None for the schema's own examples."""
+        if self.demos is None:
+            return None
+        return list(reversed(self.demos.nearest(text, self.n_demos)))
+
     def key(self, passage: Passage) -> str:
-        return cache_key(passage.text, *self.fingerprint)
+        if self.demos is None:
+            return cache_key(passage.text, *self.fingerprint)
+        return cache_key(passage.text, *self.fingerprint, self.examples(passage.text))
 
     def is_cached(self, passage: Passage) -> bool:
         return self.cache is not None and self.cache.get(self.key(passage)) is not None
@@ -115,7 +135,7 @@ class Extractor:
 
     def _run(self, passage: Passage) -> Extraction:
         started = time.perf_counter()
-        messages = build_messages(self.schema, self.system, passage.text)
+        messages = build_messages(self.schema, self.system, passage.text, self.examples(passage.text))
         generation = self.backend.generate(messages, self.json_schema, self.max_tokens)
         self.calls += 1
         self.decode_seconds += time.perf_counter() - started

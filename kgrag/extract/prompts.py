@@ -45,10 +45,13 @@ def system_prompt(schema: GraphSchema, max_triples: int, open_relations: bool = 
     return "\n".join(parts)
 
 
-def build_messages(schema: GraphSchema, system: str, passage_text: str) -> list[dict[str, Any]]:
-    """System prompt, then the schema's examples as earlier turns, then the passage."""
+def build_messages(
+    schema: GraphSchema, system: str, passage_text: str, examples: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """System prompt, then the examples (the schema's, unless ``examples`` is given) as earlier
+    turns, then the passage."""
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
-    for example in schema.examples:
+    for example in schema.examples if examples is None else examples:
         messages.append({"role": "user", "content": f"Passage: {example['text']}"})
         messages.append({"role": "assistant", "content": _example_output(example["triples"])})
     messages.append({"role": "user", "content": f"Passage: {passage_text}"})
