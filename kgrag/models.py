@@ -32,6 +32,7 @@ from rich.progress import (
 )
 
 from kgrag.errors import KgragError
+from kgrag.hashing import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -296,15 +297,6 @@ def _progress_bar(total: int, label: str) -> tuple[Progress, TaskID]:
     return progress, task
 
 
-def _hash_file(path: Path) -> str:
-    """SHA-256 of ``path``, streamed."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _assemble(spec: ModelSpec, parts: list[Path], target: Path) -> None:
     """Join ``parts`` into a temp file beside ``target`` while hashing, verify, then move it into place."""
     total = sum(p.stat().st_size for p in parts)
@@ -350,7 +342,7 @@ def _cached_ok(spec: ModelSpec, target: Path) -> bool:
     if _marker_valid(spec, target):
         return True
     logger.info("verifying cached model %s (%s)", spec.name, target)
-    got = _hash_file(target)
+    got = sha256_file(target)
     if got == spec.sha256:
         _write_marker(spec, target)
         return True

