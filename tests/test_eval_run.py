@@ -85,7 +85,8 @@ def test_report_and_predictions_with_a_bad_line_and_a_failing_example(tmp_path: 
 
     assert (report.examples, report.failed, report.interrupted) == (4, 2, False)
     # gold: Booth-Kill-Lincoln, Wang-Work_For-Institute, Oswald-Kill-Kennedy (the failed example scores nothing)
-    assert (report.strict.tp, report.strict.predicted, report.strict.gold) == (1, 2, 3)
+    # "wang ziqiang" is snapped to the text's "Wang Ziqiang", so it is a strict hit too
+    assert (report.strict.tp, report.strict.predicted, report.strict.gold) == (2, 2, 3)
     assert (report.normalized.tp, report.normalized.predicted, report.normalized.gold) == (2, 2, 3)
     assert report.normalized.f1 == pytest.approx(2 * (1.0 * 2 / 3) / (1.0 + 2 / 3))
     assert report.filtered == 1 and report.unfiltered["strict"].predicted == 3
@@ -96,12 +97,16 @@ def test_report_and_predictions_with_a_bad_line_and_a_failing_example(tmp_path: 
     assert report.macro_f1.normalized == pytest.approx((2 / 3 + 1.0) / 2)
     assert report.config.dataset_sha256 and report.config.schema_name == "conll04"
     assert report.config.model_identity == "fake-model@0" and report.config.prompt_version
+    assert report.config.snapping == "snap-v1"
 
     lines = [json.loads(line) for line in preds.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 4
     assert lines[0]["gold"] == [["John Wilkes Booth", "Kill", "President Lincoln"]] * 2
     assert lines[0]["dropped"] == [["Abraham Lincoln", "Peop", "Kill", "John Wilkes Booth", "Peop"]]
     assert lines[0]["tp"] == {"strict": 1, "normalized": 1}
+    assert lines[0]["predicted"] == [["John Wilkes Booth", "Kill", "President Lincoln"]]
+    assert lines[0]["snapped"] == []  # the lower-case copy was already merged by the extractor
+    assert lines[2]["snapped"] == [["wang ziqiang", "Wang Ziqiang"]] and lines[2]["tp"]["strict"] == 1
     assert "unreadable" in lines[1]["error"] and "exploded" in lines[3]["error"]
 
 

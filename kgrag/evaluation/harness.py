@@ -41,6 +41,8 @@ from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.extractor import Extractor
 from kgrag.extract.filters import usable_triples
 from kgrag.extract.generator import GeneratorBackend
+from kgrag.extract.spans import VERSION as SNAP_VERSION
+from kgrag.extract.spans import snap_to_text
 from kgrag.hashing import sha256_file
 from kgrag.records import ExtractedTriple, Extraction, Passage
 from kgrag.schema import GraphSchema
@@ -90,6 +92,7 @@ class EvalConfig(BaseModel):
     demos: str | None = None  # training file of the retrieved few-shot demonstrations, if any
     demos_sha256: str | None = None
     n_demos: int = 0
+    snapping: str | None = None  # version of the name snapping before the filter (kgrag.extract.spans)
 
 
 class EvalReport(BaseModel):
@@ -104,8 +107,8 @@ class EvalReport(BaseModel):
     config: EvalConfig
     examples: int  # examples attempted
     failed: int  # examples that could not be read or raised an error (scored as predicting nothing)
-    filtered: int  # predicted triples dropped by the schema/grounding filter
-    unfiltered: dict[str, PRF]  # strict/normalized micro scores before that filter
+    filtered: int  # predicted triples dropped by the schema/grounding filter (after name snapping)
+    unfiltered: dict[str, PRF]  # strict/normalized micro scores of the raw output, before snapping and filter
     entities: PRF | None = None  # names, normalized and alias-aware; where gold entities exist
     entities_typed: PRF | None = None  # names and types; where gold types are the schema's types
     cached: int = 0  # examples answered by the extraction cache
@@ -230,8 +233,9 @@ def evaluate_extraction(
 ) -> EvalReport:
     """Run the extractor over the first ``limit`` examples of ``data`` and score its triples.
 
-    ``predictions`` (JSONL) receives, per example, the gold triples beside the predicted ones and
-    the triples the filter dropped. The backend defaults to the settings' llama.cpp model.
+    ``predictions`` (JSONL) receives, per example, the gold triples beside the predicted ones, the
+    triples the filter dropped (as generated) and the names snapped to the text's spelling. The
+    backend defaults to the settings' llama.cpp model.
     ``demos`` (a training JSONL) replaces the schema's examples by the ``n_demos`` training examples
     most similar to each input (:class:`~kgrag.extract.demos.DemoRetriever`)."""
     data = Path(data)
@@ -272,6 +276,7 @@ def evaluate_extraction(
         demos=str(demos) if retriever is not None else None,
         demos_sha256=retriever.sha256 if retriever is not None else None,
         n_demos=n_demos if retriever is not None else 0,
+        snapping=SNAP_VERSION,
     )
     tally = _Tally(schema)
     load_seconds = 0.0
@@ -339,7 +344,10 @@ def _one(i: int, line: str, extractor: Extractor, schema: GraphSchema, tally: _T
     if extraction.error and error is None:
         tally.invalid += 1
     kept = usable_triples(extraction.triples, schema, example.text)
-    tally.filtered += len(extraction.triples) - len(kept)
+    dropped = [t for t in extraction.triples if not usable_triples([t], schema, example.text)]
+    names = dict.fromkeys(name for t in extraction.triples for name in (t.head, t.tail))
+    snapped = [[name, spelled] for name in names if (spelled := snap_to_text(name, example.text)) != name]
+    tally.filtered += len(dropped)
     hits = tally.add(example, kept, extraction.triples)
     _write(
         out,
@@ -348,9 +356,8 @@ def _one(i: int, line: str, extractor: Extractor, schema: GraphSchema, tally: _T
             "text": example.text,
             "gold": [list(t) for t in example.triples],
             "predicted": [list(t) for t in plain(kept)],
-            "dropped": [
-                [t.head, t.head_type, t.relation, t.tail, t.tail_type] for t in extraction.triples if t not in kept
-            ],
+            "dropped": [[t.head, t.head_type, t.relation, t.tail, t.tail_type] for t in dropped],
+            "snapped": snapped,  # [generated name, the passage's spelling it was replaced by]
             "tp": hits,
             "error": extraction.error,
         },
