@@ -31,7 +31,7 @@ def _setup_logging(verbose: bool) -> None:
         handlers=[RichHandler(console=err, show_path=False, show_time=False)],
         force=True,
     )
-    for noisy in ("sentence_transformers", "httpx", "faiss", "urllib3", "filelock"):
+    for noisy in ("sentence_transformers", "httpx", "faiss", "urllib3", "filelock", "gguf", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -77,7 +77,7 @@ def build(
     config: Annotated[Optional[Path], typer.Option(help="settings YAML (CLI options override it)")] = None,
     hops: Annotated[Optional[int], typer.Option(help="expansion rounds")] = None,
     max_entities: Annotated[Optional[int], typer.Option(help="most entities expanded")] = None,
-    model: Annotated[Optional[str], typer.Option(help="bundled model name or .gguf path")] = None,
+    model: Annotated[Optional[str], typer.Option(help="bundled model or adapter, .gguf or adapter folder")] = None,
     top_k: Annotated[Optional[int], typer.Option(help="passages retrieved per entity")] = None,
     threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
     open_relations: Annotated[Optional[bool], typer.Option(help="allow relations outside the schema")] = None,
@@ -178,11 +178,15 @@ def export(
 @friendly_errors
 def models_list() -> None:
     """The bundled models and whether each is installed, assembled and verified."""
+    from kgrag.finetune.adapter import bundled_adapters, read_manifest
     from kgrag.models import REGISTRY, model_status
 
     table = Table("name", "description", "status")
     for name, spec in REGISTRY.items():
         table.add_row(name, spec.description, str(model_status(name)))
+    for name, folder in bundled_adapters().items():
+        manifest = read_manifest(folder)
+        table.add_row(name, f"LoRA adapter on {manifest.base_model} for schema {manifest.schema_name}", str(folder))
     console.print(table)
 
 
@@ -220,6 +224,11 @@ def models_install(
 from kgrag.eval_cli import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
+
+
+from kgrag.finetune_cli import finetune_command  # noqa: E402
+
+app.command("finetune")(finetune_command)
 
 
 from kgrag.neo4j_cli import register as _register_neo4j  # noqa: E402

@@ -4,16 +4,40 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kgrag.errors import KgragError
 from kgrag.models import DEFAULT_MODEL
 
 PROMPT_VERSION = "extract-v3"
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def settings_from(cls: type[M], yaml_path: Path | None, overrides: dict[str, Any]) -> M:
+    """A settings model from an optional YAML mapping, then ``overrides`` (None values are ignored);
+    any problem is one :class:`KgragError` line naming the setting."""
+    values: dict[str, Any] = {}
+    if yaml_path is not None:
+        try:
+            loaded = yaml.safe_load(Path(yaml_path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise KgragError(f"cannot read config {yaml_path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise KgragError(f"config {yaml_path}: expected a mapping of settings")
+        values.update(loaded)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise KgragError(f"invalid setting {where}: {first['msg']}") from exc
 
 
 def default_threads() -> int:
@@ -43,7 +67,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=64, ge=1)
 
     # generation
-    model: str = Field(default=DEFAULT_MODEL, description="bundled model name or path to a .gguf")
+    model: str = Field(
+        default=DEFAULT_MODEL, description="bundled model or adapter name, a .gguf path or an adapter folder"
+    )
     n_threads: int = Field(default_factory=default_threads, ge=1)
     n_ctx: int = Field(default=4096, ge=512)
     max_triples: int = Field(default=6, ge=1, description="maxItems of the triple list per passage")
@@ -61,22 +87,7 @@ class Settings(BaseSettings):
     @classmethod
     def load(cls, yaml_path: Path | None = None, **overrides: Any) -> Settings:
         """Settings from an optional YAML file, then overrides (None values are ignored)."""
-        values: dict[str, Any] = {}
-        if yaml_path is not None:
-            try:
-                loaded = yaml.safe_load(Path(yaml_path).read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError) as exc:
-                raise KgragError(f"cannot read config {yaml_path}: {exc}") from exc
-            if not isinstance(loaded, dict):
-                raise KgragError(f"config {yaml_path}: expected a mapping of settings")
-            values.update(loaded)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise KgragError(f"invalid setting {where}: {first['msg']}") from exc
+        return settings_from(cls, yaml_path, overrides)
 
     def extraction_fingerprint(self) -> dict[str, Any]:
         """Settings that change what the generator returns for a passage (part of the cache key)."""

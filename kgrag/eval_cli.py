@@ -29,7 +29,7 @@ class Task(StrEnum):
 def eval_command(
     data: Annotated[Path, typer.Argument(help="benchmark JSONL, one {id, text, triples} object per line")],
     schema: Annotated[Optional[Path], typer.Option(help="graph schema YAML/JSON (e.g. schemas/conll04.yaml)")] = None,
-    model: Annotated[Optional[str], typer.Option(help="bundled model name or .gguf path")] = None,
+    model: Annotated[Optional[str], typer.Option(help="bundled model or adapter, .gguf or adapter folder")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N examples (triple sets for verbalise)")] = None,
     report: Annotated[Optional[Path], typer.Option(help="write the JSON report here")] = None,
     predictions: Annotated[Optional[Path], typer.Option(help="write per-example predictions (JSONL) here")] = None,

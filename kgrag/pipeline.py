@@ -22,7 +22,7 @@ from kgrag import __version__
 from kgrag.builddir import BuildDir
 from kgrag.config import Settings
 from kgrag.errors import KgragError
-from kgrag.extract.backends import LazyLlamaCpp
+from kgrag.extract.backends import LazyLlamaCpp, prompt_style
 from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.extractor import Extractor
 from kgrag.extract.filters import usable_triples
@@ -185,6 +185,7 @@ class Pipeline:
             self.settings.max_tokens,
             self.settings.open_relations,
             self.settings.extraction_fingerprint(),
+            prompt_style=prompt_style(self.settings.model),
         )
         state = _BuildState()
         try:

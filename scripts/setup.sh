@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-MODELS=${KGRAG_MODELS:-qwen2.5-1.5b qwen2.5-0.5b}  # the default generator, and the fast one the tests use
+# the default generator, the fast one the end-to-end tests use, and the tiny one fine-tuning tests train
+MODELS=${KGRAG_MODELS:-qwen2.5-1.5b qwen2.5-0.5b smollm2-135m}
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}  # llama-cpp-python compiles here
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

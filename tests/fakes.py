@@ -59,6 +59,7 @@ class FakeGenerator:
         self.calls = 0  # generate() calls, including one that raised
         self.passages: list[str] = []  # the last user message of every call that returned
         self.schemas: list[dict[str, Any]] = []
+        self.prompts: list[list[dict[str, str]]] = []  # the full messages of every call that returned
 
     @property
     def identity(self) -> str:
@@ -71,5 +72,6 @@ class FakeGenerator:
         last_user = next(m["content"] for m in reversed(messages) if m["role"] == "user")
         self.passages.append(last_user)
         self.schemas.append(json_schema)
+        self.prompts.append(messages)
         text = next((out for key, out in self.outputs.items() if key in last_user), self.default)
         return generation(text, self.logprob)

@@ -36,7 +36,7 @@ from kgrag.evaluation.metrics import (
     relation_counts,
     triple_counts,
 )
-from kgrag.extract.backends import LazyLlamaCpp
+from kgrag.extract.backends import LazyLlamaCpp, prompt_style
 from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.extractor import Extractor
 from kgrag.extract.filters import usable_triples
@@ -259,6 +259,7 @@ def evaluate_extraction(
         settings.extraction_fingerprint(),
         demos=retriever,
         n_demos=n_demos,
+        prompt_style=prompt_style(settings.model),
     )
     config = EvalConfig(
         model=settings.model,

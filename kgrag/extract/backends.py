@@ -14,13 +14,36 @@ logger = logging.getLogger(__name__)
 
 def model_identity(model: str) -> str:
     """Name + hash of the weights, known without loading them (part of the cache key)."""
+    from kgrag.finetune.adapter import is_adapter_dir, read_manifest
     from kgrag.models import REGISTRY
 
+    if is_adapter_dir(model):
+        manifest = read_manifest(model)
+        return f"{model_identity(manifest.base_model)}+lora:{manifest.name}@{manifest.adapter_sha256[:12]}"
     if model in REGISTRY:
         return f"{model}@{REGISTRY[model].sha256[:12]}"
     path = Path(model)
     stat = path.stat() if path.exists() else None
     return f"{path.name}@{stat.st_size if stat else 'missing'}"
+
+
+def prompt_style(model: str) -> str:
+    """The extractor prompt a model expects: "full" (instructions, descriptions, few-shot examples),
+    or what a fine-tuned adapter's manifest says it was trained with."""
+    from kgrag.finetune.adapter import is_adapter_dir, read_manifest
+
+    return read_manifest(model).prompt_style if is_adapter_dir(model) else "full"
+
+
+def _warn_if_other_schema(fingerprint: str, name: str, settings: Settings) -> None:
+    from kgrag.schema import GraphSchema
+
+    schema = GraphSchema.load(settings.schema_path)
+    if schema.fingerprint() != fingerprint:
+        logger.warning(
+            "the adapter was trained for schema %r, this run uses %r (%s): expect worse triples",
+            name, schema.name, settings.schema_path,
+        )  # fmt: skip
 
 
 class LazyLlamaCpp:
@@ -43,12 +66,20 @@ class LazyLlamaCpp:
     def generate(self, messages: list[dict[str, str]], json_schema: dict[str, Any], max_tokens: int) -> Generation:
         if self._backend is None:
             from kgrag.extract.llama_cpp import LlamaCppGenerator
+            from kgrag.finetune.adapter import is_adapter_dir, resolve_adapter
             from kgrag.models import resolve_model
 
-            path = resolve_model(self.settings.model)
-            logger.info("loading %s (%d threads)", path.name, self.settings.n_threads)
+            lora: Path | None = None
+            if is_adapter_dir(self.settings.model):
+                adapter = resolve_adapter(self.settings.model)
+                path, lora = adapter.base_path, adapter.lora_path
+                _warn_if_other_schema(adapter.manifest.schema_fingerprint, adapter.manifest.schema_name, self.settings)
+            else:
+                path = resolve_model(self.settings.model)
+            logger.info("loading %s%s (%d threads)", path.name, f" + {lora}" if lora else "", self.settings.n_threads)
             self._backend = LlamaCppGenerator(
                 path,
+                lora_path=lora,
                 identity=self._identity,
                 n_ctx=self.settings.n_ctx,
                 n_threads=self.settings.n_threads,

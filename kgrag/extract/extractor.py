@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from kgrag.extract.cache import ExtractionCache, cache_key
 from kgrag.extract.generator import Generation, GeneratorBackend
-from kgrag.extract.prompts import build_messages, system_prompt
+from kgrag.extract.prompts import build_messages, compact_system_prompt, system_prompt
 from kgrag.records import ExtractedTriple, Extraction, Passage
 from kgrag.schema import TRIPLE_FIELDS, GraphSchema
 
@@ -87,6 +87,7 @@ class Extractor:
         fingerprint: dict[str, Any] | None = None,
         demos: DemoRetriever | None = None,
         n_demos: int = 4,
+        prompt_style: str = "full",
     ) -> None:
         self.schema = schema
         self.backend = backend
@@ -95,10 +96,16 @@ class Extractor:
         self.model = schema.extraction_model(max_triples, open_relations)
         self.triple_adapter = TypeAdapter(schema.triple_type(open_relations))
         self.json_schema = self.model.model_json_schema()
-        self.system = system_prompt(schema, max_triples, open_relations)
+        # "compact": the short prompt without examples that fine-tuned adapters are trained on
+        self.compact = prompt_style == "compact"
+        if self.compact:
+            self.system = compact_system_prompt(schema, max_triples, open_relations)
+        else:
+            self.system = system_prompt(schema, max_triples, open_relations)
         # everything that shapes the model's answer, and nothing else (resolution-only schema fields
         # such as `compatible` or `expand` must not invalidate the cache)
-        self.fingerprint = [backend.identity, self.json_schema, self.system, schema.examples, fingerprint or {}]
+        examples = [] if self.compact else schema.examples
+        self.fingerprint = [backend.identity, self.json_schema, self.system, examples, fingerprint or {}]
         # retrieved demonstrations replace the schema's examples; the demos a passage gets are part
         # of its cache key (see key), so the fixed fingerprint leaves the schema's examples out
         self.demos = demos
@@ -113,7 +120,7 @@ class Extractor:
         """The few-shot examples for a passage: retrieved demos, most similar last (next to the
         passage), or None for the schema's own examples."""
         if self.demos is None:
-            return None
+            return [] if self.compact else None
         return list(reversed(self.demos.nearest(text, self.n_demos)))
 
     def key(self, passage: Passage) -> str:

@@ -54,6 +54,7 @@ class LlamaCppGenerator:
         n_threads: int = 2,
         repeat_penalty: float = 1.1,
         seed: int = 0,
+        lora_path: Path | None = None,
     ) -> None:
         try:
             from llama_cpp import Llama
@@ -68,6 +69,7 @@ class LlamaCppGenerator:
                 n_threads=n_threads,
                 n_threads_batch=n_threads,
                 seed=seed,
+                lora_path=str(lora_path) if lora_path else None,
                 verbose=False,
             )
 
