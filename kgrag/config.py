@@ -65,11 +65,21 @@ def busy_cores(window_s: float = 0.2) -> float:
     return os.getloadavg()[0]
 
 
+_threads_sample: tuple[float, int] | None = None  # (monotonic time, threads) of the last sample
+_SAMPLE_REUSE_S = 2.0
+
+
 def default_threads() -> int:
     """Threads for the generator: the cores not already busy. llama.cpp's threads spin in lock-step,
-    so one busy core slows two threads far more than it slows one (measured: 0.35 vs 22 tokens/s)."""
-    cores = len(os.sched_getaffinity(0))
-    return max(1, cores - int(busy_cores() + 0.5))
+    so one busy core slows two threads far more than it slows one (measured: 0.35 vs 22 tokens/s).
+    A sample is reused for a few seconds, so building several Settings does not sleep each time."""
+    global _threads_sample
+    now = time.monotonic()
+    if _threads_sample is not None and now - _threads_sample[0] < _SAMPLE_REUSE_S:
+        return _threads_sample[1]
+    threads = max(1, len(os.sched_getaffinity(0)) - int(busy_cores() + 0.5))
+    _threads_sample = (time.monotonic(), threads)
+    return threads
 
 
 class Settings(BaseSettings):
