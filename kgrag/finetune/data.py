@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from kgrag.errors import KgragError
+from kgrag.evaluation.harness import read_lines
 from kgrag.extract.demos import to_demo
 from kgrag.extract.prompts import answer_json, build_messages, compact_system_prompt
 from kgrag.schema import GraphSchema
@@ -53,15 +54,9 @@ def read_pairs(path: Path, schema: GraphSchema, max_triples: int, limit: int | N
     are skipped with a count in the log."""
     pairs: list[TrainPair] = []
     skipped = 0
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KgragError(f"cannot read training data {path}: {exc}") from exc
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(read_lines(Path(path), None), 1):
         if limit is not None and len(pairs) >= limit:
             break
-        if not line.strip():
-            continue
         try:
             record: dict[str, Any] = json.loads(line)
             demo = to_demo(record, schema) if isinstance(record, dict) else None
