@@ -37,16 +37,16 @@ Everything here is pure and deterministic, and costs a few linear scans of the p
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
 from itertools import pairwise
 
+from kgrag.graph.resolve import ARTICLES, fold
+
 VERSION = "snap-v1"  # recorded in evaluation reports; change it when the rules change
 MAX_GAP = 2  # most words an alias may leave out of the name's middle, or add to it
-ARTICLES = frozenset({"the", "a", "an"})
 # person titles only: "General Motors" or "St. Louis" must keep their first word
 TITLES = frozenset(
     {
@@ -74,12 +74,6 @@ class Word:
     folded: str  # case-folded, accents dropped
     start: int
     end: int
-
-
-def fold(word: str) -> str:
-    """``word`` case-folded with its accents dropped."""
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def words(text: str) -> list[Word]:

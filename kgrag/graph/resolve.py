@@ -20,15 +20,19 @@ from kgrag.graph.score import add_evidence
 from kgrag.index.embedder import Embedder
 from kgrag.records import Entity, ResolvedGraph, Triple
 
-_ARTICLES = {"the", "a", "an"}
+ARTICLES = frozenset({"the", "a", "an"})
+
+
+def fold(text: str) -> str:
+    """``text`` case-folded with its accents dropped."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def normalize(name: str) -> str:
     """Case-, accent-, punctuation- and article-insensitive form of a name."""
-    text = unicodedata.normalize("NFKD", name)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
-    words = re.sub(r"[^\w]+", " ", text).split()
-    while len(words) > 1 and words[0] in _ARTICLES:
+    words = re.sub(r"[^\w]+", " ", fold(name)).split()
+    while len(words) > 1 and words[0] in ARTICLES:
         words = words[1:]
     return " ".join(words)
 
