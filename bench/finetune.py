@@ -27,7 +27,7 @@ from kgrag.finetune.base_model import base_identity, load_model, load_tokenizer
 from kgrag.finetune.data import collate, read_pairs, tokenize_all
 from kgrag.finetune.precision import select_plan
 from kgrag.finetune.settings import FinetuneSettings
-from kgrag.finetune.trainer import Trainer
+from kgrag.finetune.trainer import add_lora
 from kgrag.schema import GraphSchema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def main() -> None:
         collate(examples[i : i + args.batch_size], int(tokenizer.pad_token_id))
         for i in range(0, len(examples), args.batch_size)
     ]
-    model = Trainer(settings, show_progress=False)._peft_model(load_model(path))
+    model = add_lora(load_model(path), settings)
 
     runs: list[tuple[str, str]] = [("cpu", p) for p in (args.precisions or ["fp32", "bf16"]) if p != "fp16"]
     if torch.cuda.is_available():

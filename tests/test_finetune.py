@@ -19,7 +19,7 @@ from kgrag.finetune.adapter import MANIFEST, read_manifest, resolve_adapter
 from kgrag.finetune.data import IGNORE, prompt_messages, read_pairs, split_dev, tokenize
 from kgrag.finetune.precision import cpu_has_native_bf16, select_plan
 from kgrag.finetune.settings import FinetuneSettings
-from kgrag.finetune.trainer import Schedule, Trainer
+from kgrag.finetune.trainer import Schedule, Trainer, lora_state
 from kgrag.models import get_spec, missing_packages
 from kgrag.records import Passage
 from kgrag.schema import GraphSchema
@@ -230,7 +230,7 @@ def test_gguf_lora_matches_peft_in_llama_cpp(tiny_ready: None, tmp_path: Path) -
 
     import torch
     from llama_cpp import Llama
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+    from peft import LoraConfig, get_peft_model
 
     from kgrag.finetune.base_model import base_identity, load_model, load_tokenizer
     from kgrag.finetune.gguf_lora import write_gguf_lora
@@ -253,7 +253,7 @@ def test_gguf_lora_matches_peft_in_llama_cpp(tiny_ready: None, tmp_path: Path) -
         with model.disable_adapter():
             plain = model(torch.tensor([ids])).logits[0, -1].numpy()
     lora = write_gguf_lora(
-        get_peft_model_state_dict(model, save_embedding_layers=False),
+        lora_state(model),
         8,
         model.base_model.model.config,
         tmp_path / "a.gguf",

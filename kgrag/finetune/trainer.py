@@ -91,6 +91,30 @@ class Schedule(BaseModel):
         return order[within * batch_size : (within + 1) * batch_size]
 
 
+def add_lora(model: Any, settings: FinetuneSettings) -> Any:
+    """``model`` wrapped by PEFT with the LoRA layers ``settings`` describe (only they train)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=list(settings.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    with warnings.catch_warnings():  # transformers 5 deprecation raised from inside peft
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, config)
+
+
+def lora_state(model: Any) -> dict[str, Any]:
+    """The LoRA weights of a PEFT model (PEFT names), without embedding layers."""
+    from peft import get_peft_model_state_dict
+
+    return get_peft_model_state_dict(model, save_embedding_layers=False)
+
+
 class Trainer:
     """Fine-tunes ``settings.base`` with LoRA on ``settings.train`` into ``settings.out``."""
 
@@ -110,22 +134,6 @@ class Trainer:
         if not train_ex:
             raise KgragError(f"every training example is longer than max_seq_len={s.max_seq_len}")
         return train_ex, tokenize_all(tokenizer, dev, s.max_seq_len)
-
-    def _peft_model(self, model: Any) -> Any:
-        from peft import LoraConfig, get_peft_model
-
-        s = self.settings
-        config = LoraConfig(
-            r=s.lora_r,
-            lora_alpha=s.lora_alpha,
-            lora_dropout=s.lora_dropout,
-            target_modules=list(s.target_modules),
-            bias="none",
-            task_type="CAUSAL_LM",
-        )
-        with warnings.catch_warnings():  # transformers 5 deprecation raised from inside peft
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            return get_peft_model(model, config)
 
     def _check_resume_config(self) -> None:
         """A resumed run must train the same thing: compare with the settings saved by the first run."""
@@ -147,14 +155,10 @@ class Trainer:
         return found[-1] if found else None
 
     def _save_weights(self, model: Any, folder: Path) -> None:
-        from peft import get_peft_model_state_dict
         from safetensors.torch import save_file
 
         folder.mkdir(parents=True, exist_ok=True)
-        state = {
-            k: v.detach().cpu().contiguous()
-            for k, v in get_peft_model_state_dict(model, save_embedding_layers=False).items()
-        }
+        state = {k: v.detach().cpu().contiguous() for k, v in lora_state(model).items()}
         save_file(state, str(folder / ADAPTER_WEIGHTS))
         model.peft_config["default"].save_pretrained(str(folder))
 
@@ -221,7 +225,7 @@ class Trainer:
             len(train), len(dev), schedule.total_steps, s.batch_size, s.grad_accum,
             self.plan.precision, self.plan.device,
         )  # fmt: skip
-        model = self._peft_model(load_model(base_path)).to(self.plan.device)
+        model = add_lora(load_model(base_path), s).to(self.plan.device)
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=s.learning_rate, weight_decay=s.weight_decay)
@@ -348,10 +352,8 @@ class Trainer:
         if best.is_dir() and (best / ADAPTER_WEIGHTS).is_file():
             self._load_weights(model, best)
         self._save_weights(model, self.out)
-        from peft import get_peft_model_state_dict
-
         lora = write_gguf_lora(
-            get_peft_model_state_dict(model, save_embedding_layers=False),
+            lora_state(model),
             s.lora_alpha,
             model.base_model.model.config,
             self.out / GGUF_NAME,
