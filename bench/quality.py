@@ -30,6 +30,7 @@ DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "webnlg": ("webnlg/dev.jsonl", ("webnlg.yaml",)),
     "redocred": ("redocred/dev.jsonl", ("redocred.yaml", "default.yaml")),
 }
+DOCUMENT_LEVEL = {"redocred"}  # evaluated like build reads documents: cut into passages (eval --chunked)
 
 logger = logging.getLogger("bench.quality")
 
@@ -47,7 +48,9 @@ def run(dataset: str, model: str, limit: int, data_dir: Path, out: Path | None) 
     logger.info("%s with %s (%s, first %d examples)", dataset, model, schema.name, limit)
     settings = Settings(schema_path=schema, model=model)
     predictions = out / f"{dataset}-{model}.predictions.jsonl" if out else None
-    report = evaluate_extraction(path, settings, limit=limit, predictions=predictions)
+    report = evaluate_extraction(
+        path, settings, limit=limit, predictions=predictions, chunked=dataset in DOCUMENT_LEVEL
+    )
     if out:
         (out / f"{dataset}-{model}.report.json").write_text(report.model_dump_json(indent=1) + "\n", encoding="utf-8")
     return report

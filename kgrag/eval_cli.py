@@ -46,6 +46,13 @@ def eval_command(
         typer.Option(help="training JSONL: use its most similar examples as few-shot demos (never the dev data)"),
     ] = None,
     n_demos: Annotated[int, typer.Option(min=0, help="demonstrations per input with --demos")] = 4,
+    chunked: Annotated[
+        bool,
+        typer.Option(
+            "--chunked",
+            help="cut each text into the build's passages and score their union (document-level data: Re-DocRED)",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Measure extraction quality (P/R/F1) or verbaliser quality (BLEU, ROUGE-L) on a benchmark."""
@@ -67,6 +74,7 @@ def eval_command(
         relations,
         demos,
         n_demos,
+        chunked,
     )
 
 
@@ -85,6 +93,7 @@ def _run(
     relations: int,
     demos: Path | None = None,
     n_demos: int = 4,
+    chunked: bool = False,
 ) -> None:
     console = Console()
     if not data.is_file():
@@ -106,7 +115,14 @@ def _run(
     store = ExtractionCache(cache) if cache is not None else None
     try:
         result = evaluate_extraction(
-            data, settings, limit=limit, predictions=predictions, cache=store, demos=demos, n_demos=n_demos
+            data,
+            settings,
+            limit=limit,
+            predictions=predictions,
+            cache=store,
+            demos=demos,
+            n_demos=n_demos,
+            chunked=chunked,
         )
     finally:
         if store is not None:

@@ -130,6 +130,27 @@ def test_limit_and_report_keys(tmp_path: Path, settings: Settings) -> None:
     assert set(dumped["strict"]) >= {"precision", "recall", "f1"}
 
 
+def test_chunked_eval_extracts_each_passage_and_scores_the_union(tmp_path: Path) -> None:
+    """A document-level example is cut into the build's passages (real spaCy sentences), each passage
+    is one prompt, and the union of their triples is scored against the document's gold."""
+    settings = Settings(schema_path=SCHEMAS / "conll04.yaml", model="fake", chunk_sentences=1, chunk_overlap=0)
+    text = f"{BOOTH}\n\n{WANG}\n\n{OSWALD}"
+    gold = [
+        ["John Wilkes Booth", "Kill", "President Lincoln"],
+        ["Wang Ziqiang", "Work_For", "Institute of Mechanics"],
+        ["Lee Harvey Oswald", "Kill", "Kennedy"],
+    ]
+    data = write_jsonl(tmp_path / "doc.jsonl", [{"id": "d-0", "text": text, "triples": gold}])
+    whole = evaluate_extraction(data, settings, backend=FakeGenerator(OUTPUTS), show_progress=False)
+    backend = FakeGenerator(OUTPUTS)
+    chunked = evaluate_extraction(data, settings, backend=backend, show_progress=False, chunked=True)
+
+    assert len(backend.passages) == 3 and chunked.config.chunked and not whole.config.chunked
+    assert (chunked.strict.tp, chunked.strict.predicted, chunked.strict.gold) == (2, 2, 3)
+    assert chunked.examples == 1 and chunked.filtered == 1
+    assert whole.strict.tp == 1  # one prompt for the whole text: only the first key's output
+
+
 def test_cli_eval_writes_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import kgrag.evaluation.harness as harness
 
