@@ -23,7 +23,8 @@ def finetune_command(
     grad_accum: Annotated[Optional[int], typer.Option(help="forward passes per optimizer step")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="peak learning rate")] = None,
     precision: Annotated[
-        Optional[str], typer.Option(help="auto|fp32|fp16|bf16 (auto: bf16/fp16 on GPU, fp32 on CPU)")
+        Optional[str],
+        typer.Option(help="auto|fp32|fp16|bf16 (auto: bf16/fp16 on GPU; bf16 on CPUs with native bf16, else fp32)"),
     ] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when available)")] = None,
     limit: Annotated[Optional[int], typer.Option(help="first N training examples")] = None,
