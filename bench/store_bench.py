@@ -195,6 +195,9 @@ def main() -> None:
     parser.add_argument("--per-triple", type=int, default=2_000, help="triples for the one-query-per-triple run")
     parser.add_argument("--sizes", type=int, nargs="+", default=[250, 1000, 2500, 5000], help="batch sizes")
     parser.add_argument("--external", action="store_true", help="use the NEO4J_* server, not a local ArcadeDB")
+    parser.add_argument(
+        "--warmup", type=int, default=30_000, help="triples written first, untimed (the server JVM's JIT warms up)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("kgrag").setLevel(logging.WARNING)
@@ -204,7 +207,7 @@ def main() -> None:
         Neo4jStore(settings) as store,
     ):
         store.ensure_schema()
-        store.write(synthetic(10_000, "warmup"))  # the JVM's JIT: the first batches run several times slower
+        store.write(synthetic(args.warmup, "warmup"))  # the JVM's JIT: the first batches run several times slower
         single = synthetic(args.per_triple, "single")
         per_triple = bench_per_triple(store, single)
         check(store, single, "single")
