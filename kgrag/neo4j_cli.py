@@ -14,6 +14,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from kgrag.graph.neo4j_model import BATCH_SIZE
+
 DEFAULT_SERVER_DIR = Path(".kgrag/graph")
 
 
@@ -36,7 +38,7 @@ def push_build(
     database: str | None = None,
     username: str | None = None,
     env_file: Path | None = None,
-    batch_size: int = 1000,
+    batch_size: int = BATCH_SIZE,
 ) -> dict[str, int]:
     """Write a built graph to Neo4j; returns the database's counts afterwards."""
     from kgrag.builddir import BuildDir
@@ -73,7 +75,7 @@ def register(app: typer.Typer) -> None:
         env_file: Annotated[
             Optional[Path], typer.Option(help="NEO4J_* settings file (default: ./.env when present)")
         ] = None,
-        batch_size: Annotated[int, typer.Option(min=1, help="rows per transaction")] = 1000,
+        batch_size: Annotated[int, typer.Option(min=1, help="rows per transaction")] = BATCH_SIZE,
         verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     ) -> None:
         """Write a built graph to Neo4j (idempotent: push again after a rebuild to add what is new).

@@ -24,14 +24,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from kgrag.builddir import BuildDir
 from kgrag.errors import KgragError
 from kgrag.graph import cypher
-from kgrag.graph.neo4j_model import Batch, PassageSource, batches
+from kgrag.graph.neo4j_model import BATCH_SIZE, Batch, PassageSource, batches
 from kgrag.records import ResolvedGraph
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_URI = "bolt://127.0.0.1:7687"
-BATCH_SIZE = 1000
 
 
 class Neo4jSettings(BaseSettings):
