@@ -22,8 +22,8 @@ from kgrag.graph import cypher
 from kgrag.records import Document, Entity, Passage, ResolvedGraph, Triple
 
 Row = dict[str, Any]
-# rows per transaction: bench/store_bench.py on ArcadeDB (100k facts, 2 cores) was fastest at 2500 in
-# each of 3 runs (15.0k/13.5k/15.8k facts/s, against 14.9k/11.3k/13.1k at 1000 and 13.5k/12.9k/14.3k at 5000)
+# rows per transaction: in bench/store_bench.py on ArcadeDB (100k facts, 2 cores, 4 runs) 1000, 2500
+# and 5000 rows were within run-to-run noise (means 13.3k, 14.0k, 14.1k facts/s); the smaller of the best two
 BATCH_SIZE = 2500
 
 
