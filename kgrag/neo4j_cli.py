@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from kgrag.graph.neo4j_model import BATCH_SIZE
+from kgrag.graph.cypher import BATCH_SIZE
 
 DEFAULT_SERVER_DIR = Path(".kgrag/graph")
 

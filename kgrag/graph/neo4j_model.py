@@ -22,9 +22,6 @@ from kgrag.graph import cypher
 from kgrag.records import Document, Entity, Passage, ResolvedGraph
 
 Row = dict[str, Any]
-# rows per transaction: in bench/store_bench.py on ArcadeDB (100k facts, 2 cores, 4 runs) 1000, 2500
-# and 5000 rows were within run-to-run noise (means 13.3k, 14.0k, 14.1k facts/s); the smaller of the best two
-BATCH_SIZE = 2500
 
 
 class Batch(BaseModel):
@@ -199,7 +196,7 @@ def statement_for(kind: str, rows: str = "$rows") -> str:
     raise ValueError(f"unknown batch kind {kind!r}")
 
 
-def batches(graph: ResolvedGraph, passages: PassageSource | None = None, size: int = BATCH_SIZE) -> list[Batch]:
+def batches(graph: ResolvedGraph, passages: PassageSource | None = None, size: int = cypher.BATCH_SIZE) -> list[Batch]:
     """The rows of ``graph`` in batches of at most ``size`` rows per kind, in dependency order."""
     # model_construct: the rows are built above, and validating 100k dicts again cost ~15 % of a push
     return [

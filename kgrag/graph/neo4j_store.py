@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from kgrag.builddir import BuildDir
 from kgrag.errors import KgragError
 from kgrag.graph import cypher
-from kgrag.graph.neo4j_model import BATCH_SIZE, Batch, PassageSource, batches
+from kgrag.graph.neo4j_model import Batch, PassageSource, batches
 from kgrag.records import ResolvedGraph
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class Neo4jStore:
         self,
         settings: Neo4jSettings | None = None,
         passages_db: Path | None = None,
-        batch_size: int = BATCH_SIZE,
+        batch_size: int = cypher.BATCH_SIZE,
         constraint_retries: int = 3,
     ) -> None:
         self.settings = settings or Neo4jSettings.load()
