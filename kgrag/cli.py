@@ -81,6 +81,12 @@ def build(
     top_k: Annotated[Optional[int], typer.Option(help="passages retrieved per entity")] = None,
     threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
     open_relations: Annotated[Optional[bool], typer.Option(help="allow relations outside the schema")] = None,
+    continue_threshold: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.01, max=1.0, help="write another triple when P(continue the list) reaches this share (greedy: 0.5)"
+        ),
+    ] = None,
     push: Annotated[bool, typer.Option("--push", help="also write to Neo4j as it builds")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -100,6 +106,7 @@ def build(
         top_k=top_k,
         n_threads=threads,
         open_relations=open_relations,
+        continue_threshold=continue_threshold,
     )
     stores = []
     if push:

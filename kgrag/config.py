@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     max_triples: int = Field(default=6, ge=1, description="maxItems of the triple list per passage")
     max_tokens: int = Field(default=400, ge=16, description="generation limit per passage")
     repeat_penalty: float = Field(default=1.1, ge=1.0)
+    continue_threshold: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="write another triple when the model gives continuing the list at least this share "
+        "of P(continue)+P(close); unset = plain greedy (about 0.5)",
+    )
     min_triple_prob: float = Field(default=0.5, ge=0, le=1, description="drop triples with lower P(t|e,D)")
 
     # resolution
@@ -131,4 +138,4 @@ class Settings(BaseSettings):
             "max_tokens": self.max_tokens,
             "repeat_penalty": self.repeat_penalty,
             "open_relations": self.open_relations,
-        }
+        } | ({"continue_threshold": self.continue_threshold} if self.continue_threshold is not None else {})

@@ -148,6 +148,15 @@ def test_parse_valid_output(schema: GraphSchema) -> None:
     assert all(t.prob == pytest.approx(0.8) for t in triples)
 
 
+def test_parse_gives_each_later_triple_the_continue_share_before_it(schema: GraphSchema) -> None:
+    extractor = make_extractor(schema, FakeGenerator())
+    gen = generation(triples_json(SPOUSE, BORN)).model_copy(update={"continue_ratios": [0.3]})
+    triples, _ = extractor.parse(gen)
+    assert [t.p_continue for t in triples] == [None, 0.3]
+    plain, _ = extractor.parse(generation(triples_json(SPOUSE, BORN)))
+    assert [t.p_continue for t in plain] == [None, None]
+
+
 def test_parse_drops_invalid_triples(schema: GraphSchema) -> None:
     extractor = make_extractor(schema, FakeGenerator(), max_triples=6)
     text = triples_json(

@@ -84,5 +84,6 @@ class LazyLlamaCpp:
                 n_ctx=self.settings.n_ctx,
                 n_threads=self.settings.n_threads,
                 repeat_penalty=self.settings.repeat_penalty,
+                min_continue=self.settings.continue_threshold,
             )
         return self._backend.generate(messages, json_schema, max_tokens)

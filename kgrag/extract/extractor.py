@@ -164,14 +164,16 @@ class Extractor:
         triples: list[ExtractedTriple] = []
         seen: set[tuple[str, ...]] = set()
         invalid = 0
-        for value, start, end in triple_spans(generation.text):
+        ratios = generation.continue_ratios
+        for index, (value, start, end) in enumerate(triple_spans(generation.text)):
             try:
                 item = self.triple_adapter.validate_python(value)
             except ValidationError:
                 invalid += 1
                 continue
             fields = dict(zip(TRIPLE_FIELDS, item))
-            triple = ExtractedTriple(**fields, prob=triple_probability(generation, start, end))
+            p_continue = ratios[index - 1] if 0 < index <= len(ratios) else None
+            triple = ExtractedTriple(**fields, prob=triple_probability(generation, start, end), p_continue=p_continue)
             key = (triple.head.casefold(), triple.relation, triple.tail.casefold())
             if key not in seen:
                 seen.add(key)

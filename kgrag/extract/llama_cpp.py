@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from kgrag.errors import KgragError
+from kgrag.extract.continuation import ListContinuation, structural_tokens
 from kgrag.extract.generator import Generation
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class LlamaCppGenerator:
         repeat_penalty: float = 1.1,
         seed: int = 0,
         lora_path: Path | None = None,
+        min_continue: float | None = None,
     ) -> None:
         try:
             from llama_cpp import Llama
@@ -62,6 +64,8 @@ class LlamaCppGenerator:
             raise KgragError("llama-cpp-python is not installed: run the setup command in README.md") from exc
         self._identity = identity
         self.repeat_penalty = repeat_penalty
+        self.min_continue = min_continue  # see kgrag.extract.continuation; None: plain greedy
+        self._structural: dict[int, bytes] | None = None
         with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
             self.llm = Llama(
                 model_path=str(model_path),
@@ -80,13 +84,18 @@ class LlamaCppGenerator:
     def generate(self, messages: list[dict[str, str]], json_schema: dict[str, Any], max_tokens: int) -> Generation:
         started = time.perf_counter()
         recorder = _LogprobRecorder(prompt_len=0)
+        processors: list[Any] = [recorder]
+        continuation = None
+        if self.min_continue is not None:
+            continuation = self._continuation(json_schema, self.min_continue)
+            processors.append(continuation)
         response = self.llm.create_chat_completion(
             messages=messages,  # type: ignore[arg-type]
             response_format={"type": "json_object", "schema": json_schema},
             temperature=0.0,
             max_tokens=max_tokens,
             repeat_penalty=self.repeat_penalty,
-            logits_processor=[recorder],  # type: ignore[list-item]
+            logits_processor=processors,
         )
         elapsed = time.perf_counter() - started
         choice = response["choices"][0]  # type: ignore[index]
@@ -102,7 +111,17 @@ class LlamaCppGenerator:
             prefill_seconds=(recorder.started or time.perf_counter()) - started,
             seconds=elapsed,
             truncated=choice["finish_reason"] == "length",
+            continue_ratios=continuation.ratios() if continuation is not None else [],
         )
+
+    def _token_bytes(self, token: int) -> bytes:
+        return self.llm.detokenize([token])
+
+    def _continuation(self, json_schema: dict[str, Any], min_continue: float) -> ListContinuation:
+        if self._structural is None:
+            self._structural = structural_tokens(self.llm.n_vocab(), self._token_bytes)
+        max_items = json_schema.get("properties", {}).get("triples", {}).get("maxItems")
+        return ListContinuation(self._structural, self._token_bytes, min_continue, max_items)
 
     def _token_offsets(self, text: str, n_tokens: int) -> list[int]:
         """Character offset in ``text`` where each of the first ``n_tokens`` generated tokens starts."""
