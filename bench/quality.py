@@ -1,6 +1,7 @@
 """Extraction quality on the dev sets (a benchmark, not a timed test).
 
-Runs the ``kgrag eval`` harness on the first ``--limit`` examples of each dev set with each model
+Runs the ``kgrag eval`` harness on the first ``--limit`` examples of each dev set (a seeded random
+sample of that size for WebNLG, whose dev file is sorted by category) with each model
 and prints one table: dataset, model, P/R/F1 strict and normalized, examples/s. With ``--out`` each
 run's JSON report and predictions are kept there for comparison and error analysis.
 
@@ -31,6 +32,7 @@ DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "redocred": ("redocred/dev.jsonl", ("redocred.yaml", "default.yaml")),
 }
 DOCUMENT_LEVEL = {"redocred"}  # evaluated like build reads documents: cut into passages (eval --chunked)
+SAMPLED = {"webnlg"}  # sorted by category (the first 50 dev texts are all Airport): a seeded random sample
 
 logger = logging.getLogger("bench.quality")
 
@@ -48,8 +50,14 @@ def run(dataset: str, model: str, limit: int, data_dir: Path, out: Path | None) 
     logger.info("%s with %s (%s, first %d examples)", dataset, model, schema.name, limit)
     settings = Settings(schema_path=schema, model=model)
     predictions = out / f"{dataset}-{model}.predictions.jsonl" if out else None
+    sampled = dataset in SAMPLED
     report = evaluate_extraction(
-        path, settings, limit=limit, predictions=predictions, chunked=dataset in DOCUMENT_LEVEL
+        path,
+        settings,
+        limit=None if sampled else limit,
+        sample=limit if sampled else None,
+        predictions=predictions,
+        chunked=dataset in DOCUMENT_LEVEL,
     )
     if out:
         (out / f"{dataset}-{model}.report.json").write_text(report.model_dump_json(indent=1) + "\n", encoding="utf-8")

@@ -31,12 +31,23 @@ def eval_command(
     schema: Annotated[Optional[Path], typer.Option(help="graph schema YAML/JSON (e.g. schemas/conll04.yaml)")] = None,
     model: Annotated[Optional[str], typer.Option(help="bundled model or adapter, .gguf or adapter folder")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N examples (triple sets for verbalise)")] = None,
+    sample: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="N examples drawn at random (seeded, in file order) instead of the first N"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of --sample")] = 0,
     report: Annotated[Optional[Path], typer.Option(help="write the JSON report here")] = None,
     predictions: Annotated[Optional[Path], typer.Option(help="write per-example predictions (JSONL) here")] = None,
     task: Annotated[Task, typer.Option(help="extract: triples from text; verbalise: text from triples")] = Task.extract,
     config: Annotated[Optional[Path], typer.Option(help="settings YAML (CLI options override it)")] = None,
     threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
     max_triples: Annotated[Optional[int], typer.Option(help="most triples per example")] = None,
+    continue_threshold: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.01, max=1.0, help="write another triple when P(continue the list) reaches this share (greedy: 0.5)"
+        ),
+    ] = None,
     cache: Annotated[
         Optional[Path], typer.Option(help="extraction cache (SQLite) to reuse; off by default so timings are real")
     ] = None,
@@ -75,6 +86,9 @@ def eval_command(
         demos,
         n_demos,
         chunked,
+        sample,
+        seed,
+        continue_threshold,
     )
 
 
@@ -94,6 +108,9 @@ def _run(
     demos: Path | None = None,
     n_demos: int = 4,
     chunked: bool = False,
+    sample: int | None = None,
+    seed: int = 0,
+    continue_threshold: float | None = None,
 ) -> None:
     console = Console()
     if not data.is_file():
@@ -111,13 +128,24 @@ def _run(
     from kgrag.evaluation.harness import evaluate_extraction
     from kgrag.extract.cache import ExtractionCache
 
-    settings = Settings.load(config, schema_path=schema, model=model, n_threads=threads, max_triples=max_triples)
+    if sample is not None and limit is not None:
+        raise KgragError("--limit and --sample exclude each other: give one")
+    settings = Settings.load(
+        config,
+        schema_path=schema,
+        model=model,
+        n_threads=threads,
+        max_triples=max_triples,
+        continue_threshold=continue_threshold,
+    )
     store = ExtractionCache(cache) if cache is not None else None
     try:
         result = evaluate_extraction(
             data,
             settings,
             limit=limit,
+            sample=sample,
+            seed=seed,
             predictions=predictions,
             cache=store,
             demos=demos,

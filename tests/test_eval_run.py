@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from kgrag.cli import app
 from kgrag.config import Settings
-from kgrag.evaluation.harness import EvalReport, evaluate_extraction
+from kgrag.evaluation.harness import EvalReport, evaluate_extraction, sample_lines
 from kgrag.evaluation.verbalise_eval import evaluate_verbaliser, group_references, unquote
 from kgrag.extract.generator import Generation
 
@@ -128,6 +128,20 @@ def test_limit_and_report_keys(tmp_path: Path, settings: Settings) -> None:
     for key in ("per_relation", "macro_f1", "invalid", "examples_per_s", "config"):
         assert key in dumped
     assert set(dumped["strict"]) >= {"precision", "recall", "f1"}
+
+
+def test_sample_draws_seeded_examples_in_file_order(tmp_path: Path, settings: Settings) -> None:
+    rows = [r for r in conll_rows() if not isinstance(r, str)]
+    data = write_jsonl(tmp_path / "dev.jsonl", rows)
+    ids = [json.loads(line)["id"] for line in sample_lines(data.read_text(encoding="utf-8").splitlines(), 2, seed=1)]
+    assert len(ids) == 2 and ids == sorted(ids, key=[r["id"] for r in rows].index)
+    preds = tmp_path / "p.jsonl"
+    report = evaluate_extraction(
+        data, settings, sample=2, seed=1, predictions=preds, backend=FakeGenerator(OUTPUTS), show_progress=False
+    )
+    assert report.examples == 2 and (report.config.sample, report.config.seed) == (2, 1)
+    assert [json.loads(line)["id"] for line in preds.read_text(encoding="utf-8").splitlines()] == ids
+    assert sample_lines(["a", "b"], 5, seed=0) == ["a", "b"]
 
 
 def test_chunked_eval_extracts_each_passage_and_scores_the_union(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,6 +92,8 @@ class EvalConfig(BaseModel):
     dataset: str
     dataset_sha256: str
     limit: int | None
+    sample: int | None = None  # examples drawn at random (seeded) instead of the first `limit`
+    seed: int | None = None
     kgrag_version: str
     demos: str | None = None  # training file of the retrieved few-shot demonstrations, if any
     demos_sha256: str | None = None
@@ -129,6 +132,14 @@ def read_lines(path: Path, limit: int | None) -> list[str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise KgragError(f"cannot read dataset {path}: {exc}") from exc
     return lines if limit is None else lines[:limit]
+
+
+def sample_lines(lines: list[str], n: int, seed: int) -> list[str]:
+    """``n`` lines drawn at random with ``seed``, kept in file order (all of them when n >= len)."""
+    if n >= len(lines):
+        return lines
+    chosen = sorted(random.Random(seed).sample(range(len(lines)), n))
+    return [lines[i] for i in chosen]
 
 
 def plain(triples: list[ExtractedTriple]) -> list[tuple[str, str, str]]:
@@ -228,6 +239,8 @@ def evaluate_extraction(
     settings: Settings,
     *,
     limit: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
     predictions: Path | None = None,
     backend: GeneratorBackend | None = None,
     cache: ExtractionCache | None = None,
@@ -236,7 +249,8 @@ def evaluate_extraction(
     n_demos: int = 4,
     chunked: bool = False,
 ) -> EvalReport:
-    """Run the extractor over the first ``limit`` examples of ``data`` and score its triples.
+    """Run the extractor over the first ``limit`` examples of ``data`` (or ``sample`` of them drawn
+    with ``seed``: WebNLG's first examples all share one category) and score its triples.
 
     ``predictions`` (JSONL) receives, per example, the gold triples beside the predicted ones, the
     triples the filter dropped (as generated) and the names snapped to the text's spelling. The
@@ -250,6 +264,8 @@ def evaluate_extraction(
     data = Path(data)
     schema = GraphSchema.load(settings.schema_path)
     lines = read_lines(data, limit)
+    if sample is not None:
+        lines = sample_lines(lines, sample, seed)
     retriever = None
     if demos is not None:
         from kgrag.extract.demos import DemoRetriever
@@ -282,6 +298,8 @@ def evaluate_extraction(
         dataset=str(data),
         dataset_sha256=sha256_file(data),
         limit=limit,
+        sample=sample,
+        seed=seed if sample is not None else None,
         kgrag_version=__version__,
         demos=str(demos) if retriever is not None else None,
         demos_sha256=retriever.sha256 if retriever is not None else None,
@@ -400,6 +418,8 @@ def _one(
             "text": example.text,
             "gold": [list(t) for t in example.triples],
             "predicted": [list(t) for t in plain(kept)],
+            # everything the model wrote, in order, with P(t|D) and P(continue) before it
+            "generated": [t.model_dump(mode="json") for t in extraction.triples],
             "dropped": [[t.head, t.head_type, t.relation, t.tail, t.tail_type] for t in dropped],
             "snapped": snapped,  # [generated name, the passage's spelling it was replaced by]
             "tp": hits,
