@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from kgrag.cli_options import ContinueThreshold
 from kgrag.errors import KgragError
 from kgrag.models import DEFAULT_MODEL
 
@@ -81,12 +82,7 @@ def build(
     top_k: Annotated[Optional[int], typer.Option(help="passages retrieved per entity")] = None,
     threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
     open_relations: Annotated[Optional[bool], typer.Option(help="allow relations outside the schema")] = None,
-    continue_threshold: Annotated[
-        Optional[float],
-        typer.Option(
-            min=0.01, max=1.0, help="write another triple when P(continue the list) reaches this share (greedy: 0.5)"
-        ),
-    ] = None,
+    continue_threshold: ContinueThreshold = None,
     push: Annotated[bool, typer.Option("--push", help="also write to Neo4j as it builds")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:

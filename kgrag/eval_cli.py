@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from kgrag.cli_options import ContinueThreshold
 from kgrag.errors import KgragError
 
 if TYPE_CHECKING:
@@ -42,12 +43,7 @@ def eval_command(
     config: Annotated[Optional[Path], typer.Option(help="settings YAML (CLI options override it)")] = None,
     threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
     max_triples: Annotated[Optional[int], typer.Option(help="most triples per example")] = None,
-    continue_threshold: Annotated[
-        Optional[float],
-        typer.Option(
-            min=0.01, max=1.0, help="write another triple when P(continue the list) reaches this share (greedy: 0.5)"
-        ),
-    ] = None,
+    continue_threshold: ContinueThreshold = None,
     cache: Annotated[
         Optional[Path], typer.Option(help="extraction cache (SQLite) to reuse; off by default so timings are real")
     ] = None,
