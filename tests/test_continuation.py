@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fakes import SCHEMAS
 
 from kgrag.extract.continuation import JsonState, ListContinuation, structural_tokens
 
@@ -112,3 +113,32 @@ def test_state_follows_tokens_across_calls(threshold: float) -> None:
     cont(np.array([*PROMPT, 0, 1, 2]), scores_for({3: 0.65, 4: 0.3}))
     assert cont.state.items == 1
     assert cont.forced == (1 if threshold <= 0.3 else 0)
+
+
+@pytest.mark.model
+def test_real_adapter_keeps_the_list_going_and_records_p_continue() -> None:
+    """The shipped CoNLL04 adapter through llama.cpp: greedy first, then with a low threshold. The
+    two agree up to the first decision, the low threshold writes at least as many triples, and every
+    later triple carries the continue share that let it be written."""
+    from kgrag.config import Settings
+    from kgrag.extract.backends import LazyLlamaCpp, prompt_style
+    from kgrag.extract.extractor import Extractor
+    from kgrag.records import Passage
+    from kgrag.schema import GraphSchema
+
+    text = "Maria Lopez , a spokeswoman for Acme Corp. in Boise , Idaho , said the plant in Nampa would close ."
+    passage = Passage(id=0, doc_id="d", start=0, end=len(text), text=text)
+    outputs = {}
+    for threshold in (None, 0.05):
+        settings = Settings(
+            schema_path=SCHEMAS / "conll04.yaml", model="qwen2.5-0.5b-conll04", continue_threshold=threshold
+        )
+        schema = GraphSchema.load(settings.schema_path)
+        extractor = Extractor(schema, LazyLlamaCpp(settings), None, 6, 400, prompt_style=prompt_style(settings.model))
+        outputs[threshold] = extractor.extract(passage).triples
+    greedy, more = outputs[None], outputs[0.05]
+    assert greedy and all(t.p_continue is None for t in greedy)
+    assert len(more) >= len(greedy) >= 1
+    assert (more[0].head, more[0].relation, more[0].tail) == (greedy[0].head, greedy[0].relation, greedy[0].tail)
+    assert more[0].p_continue is None
+    assert all(t.p_continue is not None and 0.05 <= t.p_continue <= 1 for t in more[1:])
