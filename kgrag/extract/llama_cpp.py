@@ -130,7 +130,7 @@ class LlamaCppGenerator:
         consumed = b""
         for token in generated:
             offsets.append(len(consumed.decode("utf-8", errors="ignore")))
-            consumed += self.llm.detokenize([int(token)])
+            consumed += self._token_bytes(int(token))
         decoded = consumed.decode("utf-8", errors="ignore")
         shift = len(decoded) - len(decoded.lstrip())  # the chat API strips leading whitespace
         if not text.startswith(decoded[shift:]):
