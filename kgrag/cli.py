@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from kgrag.cli_options import ContinueThreshold
+from kgrag.cli_options import ContinueThreshold, ModelOption
 from kgrag.errors import KgragError
 from kgrag.models import DEFAULT_MODEL
 
@@ -78,7 +78,7 @@ def build(
     config: Annotated[Optional[Path], typer.Option(help="settings YAML (CLI options override it)")] = None,
     hops: Annotated[Optional[int], typer.Option(help="expansion rounds")] = None,
     max_entities: Annotated[Optional[int], typer.Option(help="most entities expanded")] = None,
-    model: Annotated[Optional[str], typer.Option(help="bundled model or adapter, .gguf or adapter folder")] = None,
+    model: ModelOption = None,
     top_k: Annotated[Optional[int], typer.Option(help="passages retrieved per entity")] = None,
     threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
     open_relations: Annotated[Optional[bool], typer.Option(help="allow relations outside the schema")] = None,

@@ -12,3 +12,10 @@ ContinueThreshold = Annotated[
         min=0.01, max=1.0, help="write another triple when P(continue the list) reaches this share (greedy: 0.5)"
     ),
 ]
+ModelOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model",
+        help="bundled model or adapter, .gguf or adapter folder; several, comma-separated, mix their triples",
+    ),
+]

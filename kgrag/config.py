@@ -102,7 +102,9 @@ class Settings(BaseSettings):
 
     # generation
     model: str = Field(
-        default=DEFAULT_MODEL, description="bundled model or adapter name, a .gguf path or an adapter folder"
+        default=DEFAULT_MODEL,
+        description="bundled model or adapter name, a .gguf path or an adapter folder; several, "
+        "comma-separated, mix their triples (see ensemble_min_prob)",
     )
     n_threads: int = Field(default_factory=default_threads, ge=1)
     n_ctx: int = Field(default=4096, ge=512)
@@ -115,6 +117,13 @@ class Settings(BaseSettings):
         le=1,
         description="write another triple when the model gives continuing the list at least this share "
         "of P(continue)+P(close); unset = plain greedy (about 0.5)",
+    )
+    ensemble_min_prob: float = Field(
+        default=0.45,
+        ge=0,
+        le=1,
+        description="with several models: drop triples whose mean P(t|e,D) over the models is lower "
+        "(0.45 with two keeps what both wrote and what one gave over 0.9)",
     )
     min_triple_prob: float = Field(default=0.5, ge=0, le=1, description="drop triples with lower P(t|e,D)")
 

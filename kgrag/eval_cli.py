@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from kgrag.cli_options import ContinueThreshold
+from kgrag.cli_options import ContinueThreshold, ModelOption
 from kgrag.errors import KgragError
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class Task(StrEnum):
 def eval_command(
     data: Annotated[Path, typer.Argument(help="benchmark JSONL, one {id, text, triples} object per line")],
     schema: Annotated[Optional[Path], typer.Option(help="graph schema YAML/JSON (e.g. schemas/conll04.yaml)")] = None,
-    model: Annotated[Optional[str], typer.Option(help="bundled model or adapter, .gguf or adapter folder")] = None,
+    model: ModelOption = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N examples (triple sets for verbalise)")] = None,
     sample: Annotated[
         Optional[int],

@@ -22,9 +22,9 @@ from kgrag import __version__
 from kgrag.builddir import BuildDir
 from kgrag.config import Settings
 from kgrag.errors import KgragError
-from kgrag.extract.backends import LazyLlamaCpp, prompt_style
 from kgrag.extract.cache import ExtractionCache
-from kgrag.extract.extractor import Extractor
+from kgrag.extract.ensemble import PassageExtractor
+from kgrag.extract.factory import make_extractor
 from kgrag.extract.filters import usable_triples
 from kgrag.extract.generator import GeneratorBackend
 from kgrag.graph.networkx_store import NetworkXStore
@@ -97,7 +97,7 @@ class Pipeline:
         self.settings = settings
         self.dir = BuildDir(out).create()
         self.schema = GraphSchema.load(settings.schema_path)
-        self.backend = backend or LazyLlamaCpp(settings)
+        self.backend = backend  # None: the settings' model(s) through llama.cpp
         self.embedder = embedder
         self.extra_stores = list(stores)
         self.show_progress = show_progress
@@ -177,16 +177,7 @@ class Pipeline:
         report = BuildReport()
         store = NetworkXStore(self.dir.graph)
         stores: list[GraphStore] = [store, *self.extra_stores]
-        extractor = Extractor(
-            self.schema,
-            self.backend,
-            cache,
-            self.settings.max_triples,
-            self.settings.max_tokens,
-            self.settings.open_relations,
-            self.settings.extraction_fingerprint(),
-            prompt_style=prompt_style(self.settings.model),
-        )
+        extractor = make_extractor(self.settings, self.schema, cache, self.backend)
         state = _BuildState()
         try:
             self.ingest(inputs, passages, index)
@@ -219,7 +210,7 @@ class Pipeline:
         return report
 
     def expand(
-        self, frontier: list[str], retriever: Retriever, extractor: Extractor, state: _BuildState, hop: int
+        self, frontier: list[str], retriever: Retriever, extractor: PassageExtractor, state: _BuildState, hop: int
     ) -> None:
         """Retrieve the passages of each frontier entity and extract the ones not seen yet."""
         with _progress() as progress:
@@ -274,7 +265,7 @@ class Pipeline:
         report: BuildReport,
         state: _BuildState,
         passages: PassageStore,
-        extractor: Extractor,
+        extractor: PassageExtractor,
         started: float,
     ) -> None:
         counts = passages.counts()
@@ -299,7 +290,7 @@ class Pipeline:
                 "status": report.status,
                 "settings": self.settings.model_dump(mode="json"),
                 "schema": {"name": self.schema.name, "fingerprint": self.schema.fingerprint()},
-                "model": self.backend.identity,
+                "model": extractor.identity,
                 "report": report.model_dump(),
             }
         )

@@ -166,10 +166,10 @@ def test_chunked_eval_extracts_each_passage_and_scores_the_union(tmp_path: Path)
 
 
 def test_cli_eval_writes_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kgrag.evaluation.harness as harness
+    import kgrag.extract.factory as factory
 
     data = write_jsonl(tmp_path / "dev.jsonl", [r for r in conll_rows() if not isinstance(r, str)])
-    monkeypatch.setattr(harness, "LazyLlamaCpp", lambda settings: FakeGenerator(OUTPUTS))
+    monkeypatch.setattr(factory, "LazyLlamaCpp", lambda settings: FakeGenerator(OUTPUTS))
     out = tmp_path / "report.json"
     result = CliRunner().invoke(
         app, ["eval", str(data), "--schema", str(SCHEMAS / "conll04.yaml"), "--model", "fake", "--report", str(out)]

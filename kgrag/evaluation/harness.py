@@ -39,9 +39,9 @@ from kgrag.evaluation.metrics import (
     relation_counts,
     triple_counts,
 )
-from kgrag.extract.backends import LazyLlamaCpp, prompt_style
 from kgrag.extract.cache import ExtractionCache
-from kgrag.extract.extractor import Extractor
+from kgrag.extract.ensemble import PassageExtractor
+from kgrag.extract.factory import make_extractor
 from kgrag.extract.filters import usable_triples
 from kgrag.extract.generator import GeneratorBackend
 from kgrag.extract.spans import VERSION as SNAP_VERSION
@@ -254,7 +254,7 @@ def evaluate_extraction(
 
     ``predictions`` (JSONL) receives, per example, the gold triples beside the predicted ones, the
     triples the filter dropped (as generated) and the names snapped to the text's spelling. The
-    backend defaults to the settings' llama.cpp model.
+    backend defaults to the settings' llama.cpp model (several, comma-separated: their mixture).
     ``demos`` (a training JSONL) replaces the schema's examples by the ``n_demos`` training examples
     most similar to each input (:class:`~kgrag.extract.demos.DemoRetriever`).
     ``chunked`` cuts each example into the passages ``kgrag build`` would make of it (the settings'
@@ -273,22 +273,10 @@ def evaluate_extraction(
         if Path(demos).resolve() == data.resolve():
             raise KgragError(f"the demonstrations file {demos} is the evaluated dataset itself")
         retriever = DemoRetriever(demos, schema)
-    backend = backend or LazyLlamaCpp(settings)
-    extractor = Extractor(
-        schema,
-        backend,
-        cache,
-        settings.max_triples,
-        settings.max_tokens,
-        settings.open_relations,
-        settings.extraction_fingerprint(),
-        demos=retriever,
-        n_demos=n_demos,
-        prompt_style=prompt_style(settings.model),
-    )
+    extractor = make_extractor(settings, schema, cache, backend, retriever, n_demos)
     config = EvalConfig(
         model=settings.model,
-        model_identity=backend.identity,
+        model_identity=extractor.identity,
         schema_name=schema.name,
         schema_path=str(settings.schema_path),
         schema_fingerprint=schema.fingerprint(),
@@ -354,7 +342,7 @@ def _passages(i: int, example: Example, chunker: Chunker | None) -> list[Passage
     return chunker.chunk([document]) or [whole]
 
 
-def _extract(extractor: Extractor, passages: list[Passage], example_id: str) -> Extraction:
+def _extract(extractor: PassageExtractor, passages: list[Passage], example_id: str) -> Extraction:
     """One extraction holding the triples of every passage; the first error (if any) is kept."""
     merged = Extraction(passage_id=passages[0].id)
     for passage in passages:
@@ -372,7 +360,7 @@ def _extract(extractor: Extractor, passages: list[Passage], example_id: str) -> 
 def _one(
     i: int,
     line: str,
-    extractor: Extractor,
+    extractor: PassageExtractor,
     schema: GraphSchema,
     tally: _Tally,
     out: IO[str] | None,
@@ -388,7 +376,7 @@ def _one(
         _write(out, {"line": i, "error": f"unreadable line: {exc.errors()[0]['msg']}"})
         return 0.0
     passages = _passages(i, example, chunker)
-    was_loaded = getattr(extractor.backend, "loaded", True)
+    was_loaded = extractor.loaded
     cached = all(extractor.is_cached(p) for p in passages)
     started = time.perf_counter()
     error: str | None = None
@@ -400,7 +388,7 @@ def _one(
         error = extraction.error
         tally.failed += 1
     wall = time.perf_counter() - started
-    load = wall - extraction.seconds if not was_loaded and getattr(extractor.backend, "loaded", False) else 0.0
+    load = wall - extraction.seconds if not was_loaded and extractor.loaded else 0.0
     tally.examples += 1
     tally.cached += int(cached)
     if extraction.error and error is None:

@@ -116,6 +116,16 @@ class Extractor:
         self.decode_seconds = 0.0
         self.prefill_seconds = 0.0
 
+    @property
+    def identity(self) -> str:
+        """The model's name and weights hash (see :func:`~kgrag.extract.backends.model_identity`)."""
+        return self.backend.identity
+
+    @property
+    def loaded(self) -> bool:
+        """False while a lazy backend has not loaded its model yet."""
+        return bool(getattr(self.backend, "loaded", True))
+
     def examples(self, text: str) -> list[dict[str, Any]] | None:
         """The few-shot examples for a passage: retrieved demos, most similar last (next to the
         passage), or None for the schema's own examples."""
