@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from kgrag.extract.extractor import Extractor
+from kgrag.extract.extractor import Extractor, same_triple_key
 from kgrag.records import ExtractedTriple, Extraction, Passage
 
 MODEL_SEPARATOR = ","
@@ -49,13 +49,13 @@ class PassageExtractor(Protocol):
 
 
 def mix(parts: Sequence[Extraction], passage_id: int, min_prob: float) -> Extraction:
-    """One extraction from the members' extractions of a passage: each distinct triple (case-folded
-    names, as the extractor deduplicates) with the mean of its probabilities, 0 where missing."""
+    """One extraction from the members' extractions of a passage: each distinct triple (as the
+    extractor deduplicates: :func:`same_triple_key`) with the mean of its probabilities, 0 where missing."""
     first: dict[tuple[str, str, str], ExtractedTriple] = {}
     total: dict[tuple[str, str, str], float] = {}
     for part in parts:
         for triple in part.triples:
-            key = (triple.head.casefold(), triple.relation, triple.tail.casefold())
+            key = same_triple_key(triple)
             first.setdefault(key, triple)
             total[key] = total.get(key, 0.0) + triple.prob
     triples = [

@@ -73,6 +73,11 @@ def triple_probability(generation: Generation, start: int, end: int) -> float:
     return math.exp(sum(logprobs) / len(logprobs)) if logprobs else 0.0
 
 
+def same_triple_key(triple: ExtractedTriple) -> tuple[str, str, str]:
+    """Triples with equal keys are one fact written twice: names compared case-folded."""
+    return (triple.head.casefold(), triple.relation, triple.tail.casefold())
+
+
 class Extractor:
     """Runs the generator on passages at most once each, through the extraction cache."""
 
@@ -184,7 +189,7 @@ class Extractor:
             fields = dict(zip(TRIPLE_FIELDS, item))
             p_continue = ratios[index - 1] if 0 < index <= len(ratios) else None
             triple = ExtractedTriple(**fields, prob=triple_probability(generation, start, end), p_continue=p_continue)
-            key = (triple.head.casefold(), triple.relation, triple.tail.casefold())
+            key = same_triple_key(triple)
             if key not in seen:
                 seen.add(key)
                 triples.append(triple)
