@@ -58,10 +58,9 @@ def mix(parts: Sequence[Extraction], passage_id: int, min_prob: float) -> Extrac
             key = same_triple_key(triple)
             first.setdefault(key, triple)
             total[key] = total.get(key, 0.0) + triple.prob
+    mean = {key: prob / len(parts) for key, prob in total.items()}
     triples = [
-        first[key].model_copy(update={"prob": total[key] / len(parts), "p_continue": None})
-        for key in first
-        if total[key] / len(parts) >= min_prob
+        first[key].model_copy(update={"prob": mean[key], "p_continue": None}) for key in first if mean[key] >= min_prob
     ]
     errors = [part.error for part in parts if part.error]
     return Extraction(
