@@ -3,10 +3,13 @@
 Runs the ``kgrag eval`` harness on the first ``--limit`` examples of each dev set (a seeded random
 sample of that size for WebNLG, whose dev file is sorted by category) with each model
 and prints one table: dataset, model, P/R/F1 strict and normalized, examples/s. With ``--out`` each
-run's JSON report and predictions are kept there for comparison and error analysis.
+run's JSON report and predictions are kept there for comparison and error analysis. With ``--demos``
+each input gets the ``--n-demos`` most similar examples of the dataset's training split as few-shot
+demonstrations (``kgrag eval --demos``); a dataset without a training split runs without them.
 
     .venv/bin/python bench/quality.py --limit 50
     .venv/bin/python bench/quality.py --limit 50 --models qwen2.5-0.5b qwen2.5-1.5b --datasets conll04
+    .venv/bin/python bench/quality.py --limit 50 --datasets webnlg --demos
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "webnlg": ("webnlg/dev.jsonl", ("webnlg.yaml",)),
     "redocred": ("redocred/dev.jsonl", ("redocred.yaml", "default.yaml")),
 }
+TRAIN = {"conll04": "conll04/train.jsonl", "webnlg": "webnlg/train.jsonl"}  # demonstration pools (--demos)
 DOCUMENT_LEVEL = {"redocred"}  # evaluated like build reads documents: cut into passages (eval --chunked)
 SAMPLED = {"webnlg"}  # sorted by category (the first 50 dev texts are all Airport): a seeded random sample
 
@@ -44,12 +48,26 @@ def schema_for(dataset: str) -> Path:
     raise SystemExit(f"no schema for {dataset} in {SCHEMAS}")
 
 
-def run(dataset: str, model: str, limit: int, data_dir: Path, out: Path | None) -> EvalReport:
+def demo_pool(dataset: str, data_dir: Path) -> Path | None:
+    """The dataset's training split, where it has one (never its dev file)."""
+    name = TRAIN.get(dataset)
+    if name is None or not (data_dir / name).is_file():
+        logger.warning("%s has no training split in %s: running without demonstrations", dataset, data_dir)
+        return None
+    return data_dir / name
+
+
+def run(dataset: str, model: str, limit: int, data_dir: Path, out: Path | None, n_demos: int = 0) -> EvalReport:
     path = data_dir / DATASETS[dataset][0]
     schema = schema_for(dataset)
-    logger.info("%s with %s (%s, first %d examples)", dataset, model, schema.name, limit)
+    demos = demo_pool(dataset, data_dir) if n_demos else None
+    logger.info(
+        "%s with %s (%s, first %d examples%s)", dataset, model, schema.name, limit,
+        f", {n_demos} retrieved demonstrations" if demos else "",
+    )  # fmt: skip
     settings = Settings(schema_path=schema, model=model)
-    predictions = out / f"{dataset}-{model}.predictions.jsonl" if out else None
+    label = f"{dataset}-{model}" + ("-demos" if demos else "")
+    predictions = out / f"{label}.predictions.jsonl" if out else None
     sampled = dataset in SAMPLED
     report = evaluate_extraction(
         path,
@@ -58,9 +76,11 @@ def run(dataset: str, model: str, limit: int, data_dir: Path, out: Path | None) 
         sample=limit if sampled else None,
         predictions=predictions,
         chunked=dataset in DOCUMENT_LEVEL,
+        demos=demos,
+        n_demos=n_demos,
     )
     if out:
-        (out / f"{dataset}-{model}.report.json").write_text(report.model_dump_json(indent=1) + "\n", encoding="utf-8")
+        (out / f"{label}.report.json").write_text(report.model_dump_json(indent=1) + "\n", encoding="utf-8")
     return report
 
 
@@ -73,7 +93,8 @@ def table(rows: list[tuple[str, str, EvalReport]], limit: int) -> Table:
         s, n = r.strict, r.normalized
         scores = [f"{x:.3f}" for x in (s.precision, s.recall, s.f1, n.precision, n.recall, n.f1)]
         mark = " (interrupted)" if r.interrupted else ""
-        t.add_row(dataset, model + mark, *scores, f"{r.examples_per_s:.2f}", str(r.invalid))
+        demos = f" + {r.config.n_demos} demos" if r.config.n_demos else ""
+        t.add_row(dataset, model + demos + mark, *scores, f"{r.examples_per_s:.2f}", str(r.invalid))
     return t
 
 
@@ -83,6 +104,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["qwen2.5-0.5b"], help="bundled model names or .gguf paths")
     parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
     parser.add_argument("--data-dir", type=Path, default=DATA, help=f"shared data folder (default {DATA})")
+    parser.add_argument("--demos", action="store_true", help="few-shot demonstrations retrieved from the train split")
+    parser.add_argument("--n-demos", type=int, default=4, help="demonstrations per input with --demos (default 4)")
     parser.add_argument("--out", type=Path, default=None, help="folder for each run's report and predictions")
     args = parser.parse_args()
     console = Console()
@@ -94,7 +117,7 @@ def main() -> None:
     rows: list[tuple[str, str, EvalReport]] = []
     for model in args.models:
         for dataset in args.datasets:
-            report = run(dataset, model, args.limit, args.data_dir, args.out)
+            report = run(dataset, model, args.limit, args.data_dir, args.out, args.n_demos if args.demos else 0)
             rows.append((dataset, model, report))
             if report.interrupted:
                 break
