@@ -82,6 +82,7 @@ def _run(config: Path | None, overrides: dict[str, object], resume: bool) -> Non
         ("device / precision", f"{result.device} / {result.precision}"),
         ("peak RSS", f"{result.peak_rss_mb:.0f} MB"),
         ("time", f"{result.seconds:.0f} s"),
+        ("training time, all legs", f"{result.total_seconds:.0f} s in {result.legs} leg(s)"),
     ]
     for name, value in rows:
         table.add_row(name, value)

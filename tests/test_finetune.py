@@ -209,6 +209,7 @@ def test_resume_continues_the_step_count(tiny_ready: None, tmp_path: Path) -> No
     }  # fmt: skip
     first = Trainer(FinetuneSettings(**common, max_steps=2), show_progress=False).run()  # type: ignore[arg-type]
     assert first.steps == 2
+    assert first.legs == 1 and 0 < first.total_seconds <= first.seconds
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000001", "step-0000002"]
     with pytest.raises(KgragError, match="--resume"):
         Trainer(FinetuneSettings(**common, max_steps=4), show_progress=False).run()  # type: ignore[arg-type]
@@ -218,6 +219,7 @@ def test_resume_continues_the_step_count(tiny_ready: None, tmp_path: Path) -> No
         )  # type: ignore[arg-type]
     second = Trainer(FinetuneSettings(**common, max_steps=4), show_progress=False).run(resume=True)  # type: ignore[arg-type]
     assert second.steps == 4
+    assert second.legs == 2 and second.total_seconds > first.total_seconds  # the manifest's time covers both legs
     log = json.loads((tmp_path / "run" / "training_log.json").read_text())
     assert [p["step"] for p in log["train"]] == [1, 2, 3, 4]
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000003", "step-0000004"]

@@ -47,8 +47,10 @@ class TrainResult(BaseModel):
     dev_examples: int
     best_dev_loss: float | None
     last_loss: float | None
-    tokens_per_s: float
-    seconds: float
+    tokens_per_s: float = Field(description="training tokens per second of this process")
+    seconds: float = Field(description="wall time of this process (a resumed run: this leg only)")
+    total_seconds: float = Field(0.0, description="training time of all legs of the run (each --resume adds one)")
+    legs: int = Field(1, description="processes that trained this run: 1 + the number of resumes")
     precision: str
     device: str
     peak_rss_mb: float
@@ -232,7 +234,9 @@ class Trainer:
         scheduler = get_cosine_schedule_with_warmup(optimizer, schedule.warmup_steps, schedule.total_steps)
         scaler = torch.amp.GradScaler(self.plan.device, enabled=self.plan.grad_scaler)
         log = LossLog()
-        state: dict[str, Any] = {"step": 0, "micro": 0, "best_dev": None, "bad_evals": 0, "tokens": 0}
+        state: dict[str, Any] = {
+            "step": 0, "micro": 0, "best_dev": None, "bad_evals": 0, "tokens": 0, "seconds": 0.0, "legs": 0,
+        }  # fmt: skip
         if checkpoint is not None:
             saved = torch.load(checkpoint / STATE_FILE, weights_only=False)
             self._load_weights(model, checkpoint)
@@ -241,9 +245,12 @@ class Trainer:
             scaler.load_state_dict(saved["scaler"])
             torch.set_rng_state(saved["torch_rng"])
             log = LossLog.model_validate(saved["log"])
-            state.update({k: saved[k] for k in state})
+            state.update({k: saved[k] for k in state if k in saved})  # older checkpoints lack seconds and legs
             logger.info("resumed from %s at step %d", checkpoint.name, state["step"])
 
+        state["legs"] += 1
+        leg_started = time.perf_counter()
+        seconds_before = state["seconds"]
         pad_id = int(tokenizer.pad_token_id)
         status = "complete"
         progress = TrainingProgress(schedule.total_steps, state["step"], enabled=self.show_progress)
@@ -287,6 +294,7 @@ class Trainer:
                         state["step"], schedule.total_steps, step_loss, scheduler.get_last_lr()[0], tps,
                     )  # fmt: skip
                     window_tokens, window_started = 0, time.perf_counter()
+                    state["seconds"] = seconds_before + window_started - leg_started
                     done = state["step"] >= schedule.total_steps or last_of_run
                     if dev and (state["step"] % s.eval_every == 0 or done):
                         loss_dev = self.dev_loss(model, dev, pad_id)
@@ -324,6 +332,8 @@ class Trainer:
             last_loss=log.train[-1].loss if log.train else None,
             tokens_per_s=run_tokens / max(time.perf_counter() - started, 1e-9),
             seconds=time.perf_counter() - started,
+            total_seconds=state["seconds"],
+            legs=state["legs"],
             precision=self.plan.precision,
             device=self.plan.device,
             peak_rss_mb=peak_rss_mb(),
