@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from kgrag.cli_options import ContinueThreshold, ModelOption
+from kgrag.cli_options import ContinueThreshold, MinTripleProb, ModelOption
 from kgrag.errors import KgragError
 from kgrag.models import DEFAULT_MODEL
 
@@ -83,6 +83,7 @@ def build(
     threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
     open_relations: Annotated[Optional[bool], typer.Option(help="allow relations outside the schema")] = None,
     continue_threshold: ContinueThreshold = None,
+    min_triple_prob: MinTripleProb = None,
     push: Annotated[bool, typer.Option("--push", help="also write to Neo4j as it builds")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
@@ -103,6 +104,7 @@ def build(
         n_threads=threads,
         open_relations=open_relations,
         continue_threshold=continue_threshold,
+        min_triple_prob=min_triple_prob,
     )
     stores = []
     if push:

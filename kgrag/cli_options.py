@@ -12,6 +12,14 @@ ContinueThreshold = Annotated[
         min=0.01, max=1.0, help="write another triple when P(continue the list) reaches this share (greedy: 0.5)"
     ),
 ]
+MinTripleProb = Annotated[
+    Optional[float],
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="drop triples whose P(t|e,D) is lower (one model; a mixture uses ensemble_min_prob instead)",
+    ),
+]
 ModelOption = Annotated[
     Optional[str],
     typer.Option(

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from kgrag.cli_options import ContinueThreshold, ModelOption
+from kgrag.cli_options import ContinueThreshold, MinTripleProb, ModelOption
 from kgrag.errors import KgragError
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ def eval_command(
     threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
     max_triples: Annotated[Optional[int], typer.Option(help="most triples per example")] = None,
     continue_threshold: ContinueThreshold = None,
+    min_triple_prob: MinTripleProb = None,
     cache: Annotated[
         Optional[Path], typer.Option(help="extraction cache (SQLite) to reuse; off by default so timings are real")
     ] = None,
@@ -85,6 +86,7 @@ def eval_command(
         sample,
         seed,
         continue_threshold,
+        min_triple_prob,
     )
 
 
@@ -107,6 +109,7 @@ def _run(
     sample: int | None = None,
     seed: int = 0,
     continue_threshold: float | None = None,
+    min_triple_prob: float | None = None,
 ) -> None:
     console = Console()
     if not data.is_file():
@@ -133,6 +136,7 @@ def _run(
         n_threads=threads,
         max_triples=max_triples,
         continue_threshold=continue_threshold,
+        min_triple_prob=min_triple_prob,
     )
     store = ExtractionCache(cache) if cache is not None else None
     try:
@@ -190,7 +194,8 @@ def extraction_table(result: EvalReport) -> Table:
         table.add_row(name, _f(s.precision), _f(s.recall), _f(s.f1), f"{s.tp} / {s.predicted} / {s.gold}")
     table.caption = (
         f"{result.examples} examples ({result.failed} failed, {result.invalid} invalid outputs, {result.cached} cached)"
-        f" · {result.filtered} triples filtered · macro F1 strict {_f(result.macro_f1.strict)}"
+        f" · {result.filtered} triples filtered, {result.below_threshold} under P(t|D) {c.min_prob:g}"
+        f" · macro F1 strict {_f(result.macro_f1.strict)}"
         f" normalized {_f(result.macro_f1.normalized)} · {result.examples_per_s:.2f} examples/s"
     )
     return table

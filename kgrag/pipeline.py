@@ -24,7 +24,7 @@ from kgrag.config import Settings
 from kgrag.errors import KgragError
 from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.ensemble import PassageExtractor
-from kgrag.extract.factory import make_extractor
+from kgrag.extract.factory import keep_threshold, make_extractor
 from kgrag.extract.filters import usable_triples
 from kgrag.extract.generator import GeneratorBackend
 from kgrag.graph.networkx_store import NetworkXStore
@@ -178,7 +178,7 @@ class Pipeline:
         store = NetworkXStore(self.dir.graph)
         stores: list[GraphStore] = [store, *self.extra_stores]
         extractor = make_extractor(self.settings, self.schema, cache, self.backend)
-        state = _BuildState()
+        state = _BuildState(keep_threshold(self.settings, extractor))
         try:
             self.ingest(inputs, passages, index)
             retriever = Retriever(
@@ -231,9 +231,7 @@ class Pipeline:
 
     def write(self, state: _BuildState, stores: Sequence[GraphStore]) -> None:
         """Score, resolve and write the graph of everything extracted so far."""
-        triples = score_triples(
-            state.extractions.values(), state.passages, state.weights, self.settings.min_triple_prob
-        )
+        triples = score_triples(state.extractions.values(), state.passages, state.weights, state.min_prob)
         resolver = Resolver(self.embedder, self.settings.resolve_similarity, self.schema.compatible)
         state.graph = resolver.resolve(triples)
         for store in stores:
@@ -297,9 +295,11 @@ class Pipeline:
 
 
 class _BuildState:
-    """What the current build has gathered: passages read, their weights and extractions."""
+    """What the current build has gathered: passages read, their weights and extractions, and the
+    P(t|e,D) below which its triples are dropped (:func:`~kgrag.extract.factory.keep_threshold`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_prob: float) -> None:
+        self.min_prob = min_prob
         self.passages: dict[int, Passage] = {}
         self.weights: dict[int, float] = {}
         self.extractions: dict[int, Extraction] = {}

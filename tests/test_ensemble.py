@@ -15,7 +15,7 @@ from kgrag.config import Settings
 from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.ensemble import EnsembleExtractor, mix, model_names
 from kgrag.extract.extractor import Extractor
-from kgrag.extract.factory import make_extractor
+from kgrag.extract.factory import keep_threshold, make_extractor
 from kgrag.models import get_spec, missing_packages
 from kgrag.records import ExtractedTriple, Extraction, Passage
 from kgrag.schema import GraphSchema
@@ -103,6 +103,10 @@ def test_factory_builds_one_extractor_per_model() -> None:
     assert isinstance(single, Extractor) and not single.compact
     fake = make_extractor(settings, schema, None, backend=FakeGenerator())  # a given backend: one model
     assert isinstance(fake, Extractor) and fake.identity == "fake-model@0"
+    # build and eval drop under one threshold: a mixture's own (min_triple_prob on top of its mean would
+    # drop everything only one of two models wrote), one model's min_triple_prob
+    assert keep_threshold(settings.model_copy(update={"min_triple_prob": 0.5}), ensemble) == 0.45
+    assert keep_threshold(settings.model_copy(update={"min_triple_prob": 0.3}), fake) == 0.3
 
 
 @pytest.mark.model

@@ -130,6 +130,19 @@ def test_limit_and_report_keys(tmp_path: Path, settings: Settings) -> None:
     assert set(dumped["strict"]) >= {"precision", "recall", "f1"}
 
 
+def test_eval_drops_what_build_drops_under_min_triple_prob(tmp_path: Path, settings: Settings) -> None:
+    """Eval applies the build's confidence threshold, so its figures are those of the graph build writes."""
+    data = write_jsonl(tmp_path / "dev.jsonl", [r for r in conll_rows() if not isinstance(r, str)])
+    unsure = FakeGenerator(OUTPUTS, logprob=-1.0)  # every token at e^-1: P(t|D) = 0.37
+    report = evaluate_extraction(data, settings, backend=unsure, show_progress=False)  # default 0.5
+    assert report.config.min_prob == settings.min_triple_prob == 0.5
+    assert report.strict.predicted == 0 and report.below_threshold == 2  # Booth's and Wang's usable triples
+    assert report.unfiltered["strict"].predicted == 3  # the raw output is still scored before any filter
+    looser = settings.model_copy(update={"min_triple_prob": 0.3})
+    report = evaluate_extraction(data, looser, backend=FakeGenerator(OUTPUTS, logprob=-1.0), show_progress=False)
+    assert report.config.min_prob == 0.3 and report.below_threshold == 0 and report.strict.tp == 2
+
+
 def test_sample_draws_seeded_examples_in_file_order(tmp_path: Path, settings: Settings) -> None:
     rows = [r for r in conll_rows() if not isinstance(r, str)]
     data = write_jsonl(tmp_path / "dev.jsonl", rows)

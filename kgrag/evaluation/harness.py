@@ -3,7 +3,8 @@
 Each example's text is one passage (or, with ``chunked``, the passages the build's
 :class:`~kgrag.ingest.chunker.Chunker` cuts it into) for the same
 :class:`~kgrag.extract.extractor.Extractor`, prompt, schema and post-filter
-(:func:`~kgrag.extract.filters.usable_triples`) that ``kgrag build`` uses; there is no
+(:func:`~kgrag.extract.filters.usable_triples`) that ``kgrag build`` uses, and the build's
+confidence threshold (:func:`~kgrag.extract.factory.keep_threshold`); there is no
 evaluation-only extractor. A bad example (unreadable line, extractor error) is
 counted and logged, never fatal; Ctrl-C stops the loop and the report covers the finished examples.
 """
@@ -41,7 +42,7 @@ from kgrag.evaluation.metrics import (
 )
 from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.ensemble import PassageExtractor
-from kgrag.extract.factory import make_extractor
+from kgrag.extract.factory import keep_threshold, make_extractor
 from kgrag.extract.filters import usable_triples
 from kgrag.extract.generator import GeneratorBackend
 from kgrag.extract.spans import VERSION as SNAP_VERSION
@@ -100,6 +101,7 @@ class EvalConfig(BaseModel):
     n_demos: int = 0
     snapping: str | None = None  # version of the name snapping before the filter (kgrag.extract.spans)
     chunked: bool = False  # each example cut into the build's passages (chunk_sentences, chunk_overlap)
+    min_prob: float = 0.0  # P(t|e,D) under which a triple is dropped, as in build (extract.factory.keep_threshold)
 
 
 class EvalReport(BaseModel):
@@ -115,6 +117,7 @@ class EvalReport(BaseModel):
     examples: int  # examples attempted
     failed: int  # examples that could not be read or raised an error (scored as predicting nothing)
     filtered: int  # predicted triples dropped by the schema/grounding filter (after name snapping)
+    below_threshold: int = 0  # usable triples dropped because their P(t|e,D) was under config.min_prob
     unfiltered: dict[str, PRF]  # strict/normalized micro scores of the raw output, before snapping and filter
     entities: PRF | None = None  # names, normalized and alias-aware; where gold entities exist
     entities_typed: PRF | None = None  # names and types; where gold types are the schema's types
@@ -157,7 +160,7 @@ class _Tally:
         self.spelling: dict[str, str] = {}  # case-folded relation -> display name
         self.entities: Counts | None = None
         self.entities_typed: Counts | None = None
-        self.examples = self.failed = self.invalid = self.filtered = self.cached = 0
+        self.examples = self.failed = self.invalid = self.filtered = self.below_threshold = self.cached = 0
 
     def add(self, example: Example, kept: list[ExtractedTriple], raw: list[ExtractedTriple]) -> dict[str, int]:
         """Score one example; returns its true positives per mode."""
@@ -274,6 +277,7 @@ def evaluate_extraction(
             raise KgragError(f"the demonstrations file {demos} is the evaluated dataset itself")
         retriever = DemoRetriever(demos, schema)
     extractor = make_extractor(settings, schema, cache, backend, retriever, n_demos)
+    min_prob = keep_threshold(settings, extractor)
     config = EvalConfig(
         model=settings.model,
         model_identity=extractor.identity,
@@ -294,6 +298,7 @@ def evaluate_extraction(
         n_demos=n_demos if retriever is not None else 0,
         snapping=SNAP_VERSION,
         chunked=chunked,
+        min_prob=min_prob,
     )
     chunker = Chunker(settings.chunk_sentences, settings.chunk_overlap) if chunked else None
     tally = _Tally(schema)
@@ -304,7 +309,7 @@ def evaluate_extraction(
         task = progress.add_task(data.name, total=len(lines))
         try:
             for i, line in enumerate(lines):
-                load_seconds += _one(i, line, extractor, schema, tally, out, chunker)
+                load_seconds += _one(i, line, extractor, schema, tally, out, chunker, min_prob)
                 f1 = prf(tally.total["strict"]).f1
                 progress.update(task, advance=1, description=f"{data.name}  strict F1 {f1:.3f}")
         except KeyboardInterrupt:
@@ -323,6 +328,7 @@ def evaluate_extraction(
         examples=tally.examples,
         failed=tally.failed,
         filtered=tally.filtered,
+        below_threshold=tally.below_threshold,
         unfiltered={m: prf(tally.raw[m]) for m in MODES},
         entities=prf(tally.entities) if tally.entities is not None else None,
         entities_typed=prf(tally.entities_typed) if tally.entities_typed is not None else None,
@@ -365,6 +371,7 @@ def _one(
     tally: _Tally,
     out: IO[str] | None,
     chunker: Chunker | None = None,
+    min_prob: float = 0.0,
 ) -> float:
     """Extract and score example ``i``; returns the seconds spent loading the model, if it loaded."""
     try:
@@ -393,7 +400,9 @@ def _one(
     tally.cached += int(cached)
     if extraction.error and error is None:
         tally.invalid += 1
-    kept = usable_triples(extraction.triples, schema, example.text)
+    usable = usable_triples(extraction.triples, schema, example.text)
+    kept = [t for t in usable if t.prob >= min_prob]
+    tally.below_threshold += len(usable) - len(kept)
     dropped = [t for t in extraction.triples if not usable_triples([t], schema, example.text)]
     names = dict.fromkeys(name for t in extraction.triples for name in (t.head, t.tail))
     snapped = [[name, spelled] for name in names if (spelled := snap_to_text(name, example.text)) != name]

@@ -47,3 +47,10 @@ def make_extractor(
     if backend is not None or len(models) == 1:
         return one(models[0], backend)
     return EnsembleExtractor([one(model, None) for model in models], settings.ensemble_min_prob)
+
+
+def keep_threshold(settings: Settings, extractor: PassageExtractor) -> float:
+    """The P(t|e,D) below which build and eval drop a passage's triple: ``min_triple_prob`` for one
+    model; for a mixture its own ``ensemble_min_prob``, which its mean probabilities were made for
+    (``min_triple_prob`` on top would drop every triple only one of two models wrote)."""
+    return extractor.min_prob if isinstance(extractor, EnsembleExtractor) else settings.min_triple_prob
