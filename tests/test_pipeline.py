@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -188,6 +189,26 @@ def test_build_holds_the_expected_triples(built: tuple[Path, BuildReport]) -> No
     assert g.out_degree("location:warsaw") == 0  # the ill-typed "Warsaw spouse Marie Curie"
     for _, _, d in g.edges(data=True):
         assert 0.0 < d["confidence"] <= 1.0
+
+
+def test_a_mixture_build_keeps_what_the_mixture_keeps(
+    corpus: Path, tmp_path: Path, embedder: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--model a,b``: a triple only one model wrote, at 0.95, has mixture P(t|e,D) 0.475; the build
+    keeps it (ensemble_min_prob 0.45) as eval does, and min_triple_prob (0.5) does not drop it again."""
+    import kgrag.extract.factory as factory
+
+    members = {
+        "fake-a": FakeGenerator(OUTPUTS, identity="fake-a@0", logprob=math.log(0.95)),
+        "fake-b": FakeGenerator(identity="fake-b@0"),  # writes nothing
+    }
+    monkeypatch.setattr(factory, "LazyLlamaCpp", lambda member: members[member.model])
+    pipeline = Pipeline(settings(model="fake-a,fake-b"), tmp_path / "kg", embedder=embedder, show_progress=False)
+    pipeline.run([corpus], ["Marie Curie"])
+    assert facts(tmp_path / "kg") == EXPECTED
+    g = NetworkXStore.load(tmp_path / "kg" / "graph.json")
+    probs = {e["p_triple"] for _, _, d in g.edges(data=True) for e in d["evidence"]}
+    assert probs and all(p == pytest.approx(0.475) for p in probs)
 
 
 def test_evidence_spans_lie_inside_their_passages(built: tuple[Path, BuildReport]) -> None:
