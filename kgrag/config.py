@@ -125,7 +125,12 @@ class Settings(BaseSettings):
         description="with several models: drop triples whose mean P(t|e,D) over the models is lower "
         "(0.45 with two keeps what both wrote and what one gave over 0.9)",
     )
-    min_triple_prob: float = Field(default=0.5, ge=0, le=1, description="drop triples with lower P(t|e,D)")
+    min_triple_prob: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="one model: drop triples with lower P(t|e,D) in build and eval (a mixture: ensemble_min_prob)",
+    )
 
     # resolution
     resolve_similarity: float = Field(default=0.92, gt=0, le=1, description="embedding merge threshold")
