@@ -185,11 +185,24 @@ def test_cli_eval_writes_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(factory, "LazyLlamaCpp", lambda settings: FakeGenerator(OUTPUTS))
     out = tmp_path / "report.json"
     result = CliRunner().invoke(
-        app, ["eval", str(data), "--schema", str(SCHEMAS / "conll04.yaml"), "--model", "fake", "--report", str(out)]
+        app,
+        [
+            "eval",
+            str(data),
+            "--schema",
+            str(SCHEMAS / "conll04.yaml"),
+            "--model",
+            "fake",
+            "--report",
+            str(out),
+            "--min-triple-prob",
+            "0.3",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "strict" in result.output and "per relation" in result.output
-    assert EvalReport.model_validate_json(out.read_text(encoding="utf-8")).examples == 3
+    report = EvalReport.model_validate_json(out.read_text(encoding="utf-8"))
+    assert report.examples == 3 and report.config.min_prob == 0.3
 
 
 def test_cli_eval_missing_file_is_one_clean_error(tmp_path: Path) -> None:
