@@ -22,6 +22,15 @@ def finetune_command(
     batch_size: Annotated[Optional[int], typer.Option(help="examples per forward pass")] = None,
     grad_accum: Annotated[Optional[int], typer.Option(help="forward passes per optimizer step")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="peak learning rate")] = None,
+    lora_r: Annotated[Optional[int], typer.Option(help="LoRA rank (adapter size grows with it)")] = None,
+    lora_alpha: Annotated[Optional[float], typer.Option(help="LoRA scaling alpha (commonly 2x the rank)")] = None,
+    target_modules: Annotated[
+        Optional[str],
+        typer.Option(
+            help="comma-separated layers to adapt (default: q_proj,k_proj,v_proj,o_proj; "
+            "add gate_proj,up_proj,down_proj for all linear layers)"
+        ),
+    ] = None,
     precision: Annotated[
         Optional[str],
         typer.Option(help="auto|fp32|fp16|bf16 (auto: bf16/fp16 on GPU; bf16 on CPUs with native bf16, else fp32)"),
@@ -49,6 +58,9 @@ def finetune_command(
         "batch_size": batch_size,
         "grad_accum": grad_accum,
         "learning_rate": lr,
+        "lora_r": lora_r,
+        "lora_alpha": lora_alpha,
+        "target_modules": [m.strip() for m in target_modules.split(",") if m.strip()] if target_modules else None,
         "precision": precision,
         "device": device,
         "limit": limit,

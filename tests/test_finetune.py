@@ -225,6 +225,23 @@ def test_resume_continues_the_step_count(tiny_ready: None, tmp_path: Path) -> No
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000003", "step-0000004"]
 
 
+def test_cli_sets_the_lora_rank_and_layers(tiny_ready: None, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kgrag.cli import app
+
+    out = tmp_path / "r4"
+    args = ["finetune", "--train", str(TRAIN), "--schema", str(CONLL_SCHEMA), "--base", TINY, "--out", str(out),
+            "--limit", "4", "--max-steps", "1", "--batch-size", "2", "--grad-accum", "1", "--threads", "2",
+            "--lora-r", "4", "--lora-alpha", "8", "--target-modules", "q_proj, v_proj"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert (config["r"], config["lora_alpha"], sorted(config["target_modules"])) == (4, 8.0, ["q_proj", "v_proj"])
+    training = read_manifest(out).training
+    assert (training["lora_r"], training["target_modules"]) == (4, ["q_proj", "v_proj"])
+
+
 def test_gguf_lora_matches_peft_in_llama_cpp(tiny_ready: None, tmp_path: Path) -> None:
     """The converted adapter moves llama.cpp's logits the way PEFT moves transformers' logits
     (SmolLM2 is a llama-architecture model, so this also checks the q/k row permutation)."""
