@@ -16,10 +16,10 @@ from typing import Any
 from llama_cpp import Llama
 
 from kgrag.config import Settings
-from kgrag.extract.llama_cpp import _LogprobRecorder
 from kgrag.extract.prompts import build_messages, system_prompt
+from kgrag.generator.llama_cpp import _LogprobRecorder
+from kgrag.generator.registry import resolve_model
 from kgrag.ingest import Chunker, load_documents
-from kgrag.models import resolve_model
 from kgrag.schema import GraphSchema
 
 REPO = Path(__file__).resolve().parents[1]

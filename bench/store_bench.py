@@ -29,9 +29,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from kgrag.graph import cypher
-from kgrag.graph.neo4j_server import free_port
-from kgrag.graph.neo4j_store import Neo4jSettings, Neo4jStore
+from kgrag.neo4j import cypher
+from kgrag.neo4j.server import free_port
+from kgrag.neo4j.store import Neo4jSettings, Neo4jStore
 from kgrag.records import Entity, ResolvedGraph, Triple
 
 logger = logging.getLogger("store_bench")

@@ -14,10 +14,10 @@ from kgrag.builddir import BuildDir
 from kgrag.config import Settings
 from kgrag.errors import KgragError
 from kgrag.graph.export import export_graphml, export_json
-from kgrag.graph.neo4j_export import export_cypher, export_neo4j_csv
 from kgrag.graph.networkx_store import NetworkXStore
 from kgrag.graph.resolve import is_alias, normalize
 from kgrag.index.passage_store import PassageStore
+from kgrag.neo4j.export import export_cypher, export_neo4j_csv
 from kgrag.records import Entity, Evidence, Fact
 
 

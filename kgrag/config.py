@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kgrag.errors import KgragError
-from kgrag.models import DEFAULT_MODEL
+from kgrag.generator.registry import DEFAULT_MODEL
 
 PROMPT_VERSION = "extract-v3"
 

@@ -26,7 +26,7 @@ from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.ensemble import PassageExtractor
 from kgrag.extract.factory import keep_threshold, make_extractor
 from kgrag.extract.filters import usable_triples
-from kgrag.extract.generator import GeneratorBackend
+from kgrag.generator.base import GeneratorBackend
 from kgrag.graph.networkx_store import NetworkXStore
 from kgrag.graph.resolve import Resolver, normalize
 from kgrag.graph.score import score_triples

@@ -47,7 +47,7 @@ class ExtractedTriple(BaseModel):
     tail_type: str
     prob: float = 1.0
     # the model's share of P(continue the list) at the decision before this triple, when it was measured
-    # (kgrag.extract.continuation): below 0.5 the triple exists because the list was kept going
+    # (kgrag.generator.continuation): below 0.5 the triple exists because the list was kept going
     p_continue: float | None = None
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kgrag.extract.generator import Generation
+from kgrag.generator.base import Generation
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 EMPTY = '{"triples": []}'

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from kgrag.graph.neo4j_server import free_port
-from kgrag.graph.neo4j_store import Neo4jSettings, Neo4jStore
+from kgrag.neo4j.server import free_port
+from kgrag.neo4j.store import Neo4jSettings, Neo4jStore
 
 logger = logging.getLogger(__name__)
 START_TIMEOUT_S = 120.0

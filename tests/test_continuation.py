@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from fakes import SCHEMAS
 
-from kgrag.extract.continuation import JsonState, ListContinuation, structural_tokens
+from kgrag.generator.continuation import JsonState, ListContinuation, structural_tokens
 
 # a toy vocabulary: token id -> bytes, shaped like a BPE vocabulary's JSON pieces
 VOCAB = {
@@ -121,8 +121,8 @@ def test_real_adapter_keeps_the_list_going_and_records_p_continue() -> None:
     two agree up to the first decision, the low threshold writes at least as many triples, and every
     later triple carries the continue share that let it be written."""
     from kgrag.config import Settings
-    from kgrag.extract.backends import LazyLlamaCpp, prompt_style
     from kgrag.extract.extractor import Extractor
+    from kgrag.generator.ref import LazyLlamaCpp, prompt_style
     from kgrag.records import Passage
     from kgrag.schema import GraphSchema
 

@@ -11,7 +11,7 @@ from fakes import SCHEMAS, FakeGenerator, generation
 
 from kgrag.extract.demos import DemoRetriever, generic_type, to_demo
 from kgrag.extract.extractor import Extractor
-from kgrag.extract.generator import Generation
+from kgrag.generator.base import Generation
 from kgrag.index.embedder import MiniLMEmbedder
 from kgrag.records import Passage
 from kgrag.schema import GraphSchema

@@ -8,8 +8,8 @@ import pytest
 
 from kgrag.api import KnowledgeGraph
 from kgrag.config import Settings
+from kgrag.generator.registry import get_spec, missing_packages
 from kgrag.index.passage_store import PassageStore
-from kgrag.models import get_spec, missing_packages
 from kgrag.pipeline import Pipeline
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.ensemble import EnsembleExtractor, mix, model_names
 from kgrag.extract.extractor import Extractor
 from kgrag.extract.factory import keep_threshold, make_extractor
-from kgrag.models import get_spec, missing_packages
+from kgrag.generator.registry import get_spec, missing_packages
 from kgrag.records import ExtractedTriple, Extraction, Passage
 from kgrag.schema import GraphSchema
 

@@ -15,7 +15,7 @@ from kgrag.cli import app
 from kgrag.config import Settings
 from kgrag.evaluation.harness import EvalReport, evaluate_extraction, sample_lines
 from kgrag.evaluation.verbalise_eval import evaluate_verbaliser, group_references, unquote
-from kgrag.extract.generator import Generation
+from kgrag.generator.base import Generation
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CONLL_DEV = DATA / "conll04" / "dev.jsonl"

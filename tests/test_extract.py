@@ -11,8 +11,8 @@ from fakes import SCHEMAS, FakeGenerator, generation, triples_json
 from kgrag.config import Settings
 from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.extractor import Extractor, triple_probability, triple_spans
-from kgrag.extract.generator import Generation
 from kgrag.extract.prompts import build_messages, system_prompt
+from kgrag.generator.base import Generation
 from kgrag.records import Passage
 from kgrag.schema import GraphSchema
 

@@ -13,14 +13,14 @@ import torch
 
 from kgrag.config import Settings
 from kgrag.errors import KgragError
-from kgrag.extract.backends import LazyLlamaCpp, model_identity, prompt_style
 from kgrag.extract.extractor import Extractor
-from kgrag.finetune.adapter import MANIFEST, read_manifest, resolve_adapter
 from kgrag.finetune.data import IGNORE, prompt_messages, read_pairs, split_dev, tokenize
 from kgrag.finetune.precision import cpu_has_native_bf16, select_plan
 from kgrag.finetune.settings import FinetuneSettings
 from kgrag.finetune.trainer import Schedule, Trainer, lora_state
-from kgrag.models import get_spec, missing_packages
+from kgrag.generator.adapters import MANIFEST, read_manifest, resolve_adapter
+from kgrag.generator.ref import LazyLlamaCpp, model_identity, prompt_style
+from kgrag.generator.registry import get_spec, missing_packages
 from kgrag.records import Passage
 from kgrag.schema import GraphSchema
 from tests.fakes import FakeGenerator
@@ -304,7 +304,7 @@ def test_gguf_lora_matches_peft_in_llama_cpp(tiny_ready: None, tmp_path: Path) -
 def test_bundled_conll04_adapter_extracts_well_on_dev(name: str, base: str, min_f1: float) -> None:
     """Each shipped adapter (a base model + LoRA trained on CoNLL04 train) through the normal eval path."""
     from kgrag.evaluation.harness import evaluate_extraction
-    from kgrag.finetune.adapter import bundled_adapters
+    from kgrag.generator.adapters import bundled_adapters
 
     assert name in bundled_adapters()
     if missing_packages(get_spec(base)):

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kgrag import models
 from kgrag.errors import KgragError
-from kgrag.hashing import sha256_file
-from kgrag.models import REGISTRY, ModelSpec, model_cache_dir, model_status, pip_requirements, resolve_model
+from kgrag.generator import registry as models
+from kgrag.generator.registry import REGISTRY, ModelSpec, model_cache_dir, model_status, pip_requirements, resolve_model
+from kgrag.io import sha256_file
 
 
 def _installed(spec: ModelSpec) -> bool:

@@ -11,11 +11,11 @@ from cypher_lint import browser_guide_queries, lint
 from neo4j_graphs import INJECTION, NASTY_NAMES, corpus, synthetic_graph, write_passages
 
 from kgrag.errors import KgragError
-from kgrag.graph import cypher
-from kgrag.graph.browser_style import grass_style
-from kgrag.graph.neo4j_export import cypher_script, export_cypher, export_neo4j_csv
-from kgrag.graph.neo4j_model import PassageSource, batches, graph_rows, statement_for
 from kgrag.graph.networkx_store import to_networkx
+from kgrag.neo4j import cypher
+from kgrag.neo4j.browser_style import grass_style
+from kgrag.neo4j.export import cypher_script, export_cypher, export_neo4j_csv
+from kgrag.neo4j.model import PassageSource, batches, graph_rows, statement_for
 from kgrag.records import Entity, Evidence, ResolvedGraph, Triple
 from kgrag.schema import GraphSchema
 

@@ -11,7 +11,7 @@ import pytest
 from neo4j_server_fixture import BoltServer, bolt_server  # noqa: F401
 
 from kgrag.errors import KgragError
-from kgrag.graph.neo4j_server import ENV_FILE, LocalGraphServer, free_port, resolve_config
+from kgrag.neo4j.server import ENV_FILE, LocalGraphServer, free_port, resolve_config
 from kgrag.records import Entity, ResolvedGraph
 
 

@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 from kgrag.builddir import BuildDir
 from kgrag.cli import app
 from kgrag.errors import KgragError
-from kgrag.graph import cypher
-from kgrag.graph.neo4j_export import export_cypher
-from kgrag.graph.neo4j_model import Batch
-from kgrag.graph.neo4j_store import Neo4jSettings, Neo4jStore, neo4j_store_from_env
 from kgrag.graph.networkx_store import NetworkXStore, to_networkx
+from kgrag.neo4j import cypher
+from kgrag.neo4j.export import export_cypher
+from kgrag.neo4j.model import Batch
+from kgrag.neo4j.store import Neo4jSettings, Neo4jStore, neo4j_store_from_env
 from kgrag.records import Entity, ResolvedGraph, Triple
 from kgrag.schema import GraphSchema
 

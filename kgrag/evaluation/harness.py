@@ -44,11 +44,11 @@ from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.ensemble import PassageExtractor
 from kgrag.extract.factory import keep_threshold, make_extractor
 from kgrag.extract.filters import usable_triples
-from kgrag.extract.generator import GeneratorBackend
 from kgrag.extract.spans import VERSION as SNAP_VERSION
 from kgrag.extract.spans import snap_to_text
-from kgrag.hashing import sha256_file
+from kgrag.generator.base import GeneratorBackend
 from kgrag.ingest.chunker import Chunker
+from kgrag.io import sha256_file
 from kgrag.records import Document, ExtractedTriple, Extraction, Passage
 from kgrag.schema import GraphSchema
 

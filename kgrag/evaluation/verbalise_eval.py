@@ -19,7 +19,7 @@ from kgrag import __version__
 from kgrag.errors import KgragError
 from kgrag.evaluation.harness import Example, read_lines
 from kgrag.graph.verbalise import verbalise_triples
-from kgrag.hashing import sha256_file
+from kgrag.io import sha256_file
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import faiss
 import numpy as np
 
 from kgrag.errors import KgragError
-from kgrag.hashing import sha256_file
 from kgrag.index.embedder import Embedder
+from kgrag.io import sha256_file
 from kgrag.schema import GraphSchema
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class DemoRetriever:
         self.texts = [str(r.get("text") or "") for r in records]
         self.demos = [to_demo(r, schema) for r in records]
         if cache_dir is None:
-            from kgrag.models import model_cache_dir
+            from kgrag.generator.registry import model_cache_dir
 
             cache_dir = model_cache_dir() / "demos"
         key = hashlib.sha256(f"{self.sha256}:{EMBEDDER_NAME}".encode()).hexdigest()

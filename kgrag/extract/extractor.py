@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter, ValidationError
 
 from kgrag.extract.cache import ExtractionCache, cache_key
-from kgrag.extract.generator import Generation, GeneratorBackend
 from kgrag.extract.prompts import build_messages, compact_system_prompt, system_prompt
+from kgrag.generator.base import Generation, GeneratorBackend
 from kgrag.records import ExtractedTriple, Extraction, Passage
 from kgrag.schema import TRIPLE_FIELDS, GraphSchema
 
@@ -123,7 +123,7 @@ class Extractor:
 
     @property
     def identity(self) -> str:
-        """The model's name and weights hash (see :func:`~kgrag.extract.backends.model_identity`)."""
+        """The model's name and weights hash (see :func:`~kgrag.generator.ref.model_identity`)."""
         return self.backend.identity
 
     @property

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kgrag.config import Settings
-from kgrag.extract.backends import LazyLlamaCpp, prompt_style
 from kgrag.extract.cache import ExtractionCache
 from kgrag.extract.ensemble import EnsembleExtractor, PassageExtractor, model_names
 from kgrag.extract.extractor import Extractor
-from kgrag.extract.generator import GeneratorBackend
+from kgrag.generator.base import GeneratorBackend
+from kgrag.generator.ref import LazyLlamaCpp, prompt_style
 from kgrag.schema import GraphSchema
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from kgrag.errors import KgragError
-from kgrag.hashing import sha256_file
-from kgrag.models import REGISTRY, resolve_model
+from kgrag.generator.registry import REGISTRY, resolve_model
+from kgrag.io import sha256_file
 
 logger = logging.getLogger(__name__)
 

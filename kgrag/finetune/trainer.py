@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 
 from kgrag.config import PROMPT_VERSION
 from kgrag.errors import KgragError
-from kgrag.finetune.adapter import GGUF_NAME, AdapterManifest, write_manifest
 from kgrag.finetune.base_model import base_identity, load_model, load_tokenizer
 from kgrag.finetune.data import PROMPT_STYLE, TokenizedExample, collate, read_pairs, split_dev, tokenize_all
 from kgrag.finetune.gguf_lora import write_gguf_lora
@@ -29,7 +28,8 @@ from kgrag.finetune.precision import Plan, select_plan
 from kgrag.finetune.progress import TrainingProgress
 from kgrag.finetune.report import LossLog, plot_losses
 from kgrag.finetune.settings import FinetuneSettings
-from kgrag.hashing import sha256_file
+from kgrag.generator.adapters import GGUF_NAME, AdapterManifest, write_manifest
+from kgrag.io import sha256_file
 from kgrag.schema import GraphSchema
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kgrag.graph import cypher
+from kgrag.neo4j import cypher
 from kgrag.records import Document, Entity, Passage, ResolvedGraph
 
 Row = dict[str, Any]

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from kgrag.errors import KgragError
-from kgrag.hashing import sha256_file
+from kgrag.io import sha256_file
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kgrag.builddir import BuildDir
 from kgrag.errors import KgragError
-from kgrag.graph import cypher
-from kgrag.graph.neo4j_model import Batch, PassageSource, batches
+from kgrag.neo4j import cypher
+from kgrag.neo4j.model import Batch, PassageSource, batches
 from kgrag.records import ResolvedGraph
 
 logger = logging.getLogger(__name__)

@@ -45,7 +45,7 @@ def finetune_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Fine-tune the generator with LoRA; the adapter then works as `--model OUT` in build and eval."""
-    from kgrag.cli import _setup_logging, friendly_errors
+    from kgrag.cli.build import _setup_logging, friendly_errors
 
     _setup_logging(verbose)
     overrides = {

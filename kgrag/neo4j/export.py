@@ -15,10 +15,10 @@ from pathlib import Path
 import networkx as nx
 
 from kgrag.errors import KgragError
-from kgrag.graph import cypher
-from kgrag.graph.browser_style import write_grass
-from kgrag.graph.neo4j_model import PassageSource, Row, graph_rows, statement_for
 from kgrag.graph.networkx_store import from_networkx
+from kgrag.neo4j import cypher
+from kgrag.neo4j.browser_style import write_grass
+from kgrag.neo4j.model import PassageSource, Row, graph_rows, statement_for
 from kgrag.schema import GraphSchema
 
 SCRIPT_BATCH = 200  # rows per UNWIND list in the script: Browser and cypher-shell run each as one transaction

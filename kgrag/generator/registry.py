@@ -32,7 +32,7 @@ from rich.progress import (
 )
 
 from kgrag.errors import KgragError
-from kgrag.hashing import sha256_file
+from kgrag.io import sha256_file
 
 logger = logging.getLogger(__name__)
 

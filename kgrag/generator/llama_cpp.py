@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from kgrag.errors import KgragError
-from kgrag.extract.continuation import ListContinuation, structural_tokens
-from kgrag.extract.generator import Generation
+from kgrag.generator.base import Generation
+from kgrag.generator.continuation import ListContinuation, structural_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class LlamaCppGenerator:
             raise KgragError("llama-cpp-python is not installed: run the setup command in README.md") from exc
         self._identity = identity
         self.repeat_penalty = repeat_penalty
-        self.min_continue = min_continue  # see kgrag.extract.continuation; None: plain greedy
+        self.min_continue = min_continue  # see kgrag.generator.continuation; None: plain greedy
         self._structural: dict[int, bytes] | None = None
         with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
             self.llm = Llama(

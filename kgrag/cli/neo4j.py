@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from kgrag.graph.cypher import BATCH_SIZE
+from kgrag.neo4j.cypher import BATCH_SIZE
 
 DEFAULT_SERVER_DIR = Path(".kgrag/graph")
 
@@ -22,7 +22,7 @@ DEFAULT_SERVER_DIR = Path(".kgrag/graph")
 def write_build_style(build_dir: Path) -> Path | None:
     """``neo4j.grass`` in the build directory, from the schema the build used (None without one)."""
     from kgrag.builddir import BuildDir
-    from kgrag.graph.browser_style import write_grass
+    from kgrag.neo4j.browser_style import write_grass
     from kgrag.schema import GraphSchema
 
     build = BuildDir(build_dir)
@@ -42,8 +42,8 @@ def push_build(
 ) -> dict[str, int]:
     """Write a built graph to Neo4j; returns the database's counts afterwards."""
     from kgrag.builddir import BuildDir
-    from kgrag.graph.neo4j_store import neo4j_store_from_env
     from kgrag.graph.networkx_store import NetworkXStore, from_networkx
+    from kgrag.neo4j.store import neo4j_store_from_env
 
     build = BuildDir(build_dir).require_built()
     graph = from_networkx(NetworkXStore.load(build.graph))
@@ -63,7 +63,7 @@ def _quiet_driver() -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``push`` and ``serve-graph`` to ``app``."""
-    from kgrag.cli import _setup_logging, console, friendly_errors
+    from kgrag.cli.build import _setup_logging, console, friendly_errors
 
     @app.command()
     @friendly_errors
@@ -109,8 +109,8 @@ def register(app: typer.Typer) -> None:
         It uses NEO4J_PASSWORD and NEO4J_DATABASE when set; otherwise it generates a password, keeps it
         in the folder's neo4j.env and prints the export lines that make `kgrag push` find it.
         """
-        from kgrag.graph.neo4j_server import ENV_FILE, LocalGraphServer, ServerConfig, resolve_config
-        from kgrag.graph.neo4j_store import Neo4jSettings
+        from kgrag.neo4j.server import ENV_FILE, LocalGraphServer, ServerConfig, resolve_config
+        from kgrag.neo4j.store import Neo4jSettings
 
         _setup_logging(verbose)
         _quiet_driver()
@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write("\n".join(lines) + "\n")
             sys.stdout.flush()
 
-        from kgrag.graph.neo4j_server import serve_until_stopped
+        from kgrag.neo4j.server import serve_until_stopped
 
         cwd = Path.cwd()
         try:

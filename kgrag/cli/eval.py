@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from kgrag.cli_options import ContinueThreshold, MinTripleProb, ModelOption
+from kgrag.cli.options import ContinueThreshold, MinTripleProb, ModelOption
 from kgrag.errors import KgragError
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def eval_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Measure extraction quality (P/R/F1) or verbaliser quality (BLEU, ROUGE-L) on a benchmark."""
-    from kgrag.cli import _setup_logging, friendly_errors
+    from kgrag.cli.build import _setup_logging, friendly_errors
 
     _setup_logging(verbose)
     friendly_errors(_run)(

@@ -18,7 +18,7 @@ class Generation(BaseModel):
     prefill_seconds: float = 0.0  # time before the first token could be sampled
     seconds: float = 0.0  # whole call
     truncated: bool = False  # stopped by max_tokens before the JSON was complete
-    # share of P(continue the list) at each decision after a triple (kgrag.extract.continuation), when measured
+    # share of P(continue the list) at each decision after a triple (kgrag.generator.continuation), when measured
     continue_ratios: list[float] = Field(default_factory=list)
 
 

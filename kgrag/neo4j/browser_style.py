@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from kgrag.errors import KgragError
-from kgrag.graph import cypher
+from kgrag.neo4j import cypher
 
 # Neo4j Browser's own palette (colour, border) so that the graph looks at home there
 PALETTE: list[tuple[str, str]] = [
