@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from kgrag.config import Settings
-from kgrag.pipeline import BuildReport, Pipeline
+from kgrag.pipeline import Pipeline
+from kgrag.records import BuildReport
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "curie"

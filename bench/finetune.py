@@ -23,11 +23,12 @@ from rich.console import Console
 from rich.table import Table
 
 from kgrag.errors import KgragError
-from kgrag.finetune.base_model import base_identity, load_model, load_tokenizer
+from kgrag.finetune.base_model import load_model, load_tokenizer
 from kgrag.finetune.data import collate, read_pairs, tokenize_all
 from kgrag.finetune.precision import select_plan
 from kgrag.finetune.settings import FinetuneSettings
 from kgrag.finetune.trainer import add_lora
+from kgrag.generator.registry import verified_gguf
 from kgrag.schema import GraphSchema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +98,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     settings = FinetuneSettings(train=args.train, schema_path=args.schema, base=args.base, out=Path("/nonexistent"))
-    path, _ = base_identity(args.base)
+    path, _ = verified_gguf(args.base)
     tokenizer = load_tokenizer(path)
     schema = GraphSchema.load(args.schema)
     need = args.steps * args.batch_size

@@ -33,9 +33,9 @@ from rich.table import Table
 from kgrag.evaluation.metrics import PRF, Triple, key_function, micro, triple_counts
 from kgrag.extract.filters import usable_triples
 from kgrag.extract.spans import match_span
-from kgrag.graph.resolve import normalize
 from kgrag.records import ExtractedTriple
 from kgrag.schema import GraphSchema
+from kgrag.text import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

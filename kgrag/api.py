@@ -1,4 +1,6 @@
-"""The Python API: ``KnowledgeGraph`` opens, builds, looks up and exports a build directory."""
+"""The Python API: ``KnowledgeGraph`` opens, builds, looks up, exports and pushes a build directory.
+
+The CLI is a thin layer over this class; everything a command does with a build goes through here."""
 
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ from kgrag.builddir import BuildDir
 from kgrag.config import Settings
 from kgrag.errors import KgragError
 from kgrag.graph.export import export_graphml, export_json
-from kgrag.graph.networkx_store import NetworkXStore
-from kgrag.graph.resolve import is_alias, normalize
+from kgrag.graph.networkx_store import NetworkXStore, from_networkx
 from kgrag.index.passage_store import PassageStore
+from kgrag.neo4j.browser_style import write_grass
+from kgrag.neo4j.cypher import BATCH_SIZE
 from kgrag.neo4j.export import export_cypher, export_neo4j_csv
-from kgrag.records import Entity, Evidence, Fact
+from kgrag.records import BuildReport, Entity, Evidence, Fact
+from kgrag.schema import GraphSchema
+from kgrag.text import is_alias, normalize
 
 
 class KnowledgeGraph:
@@ -44,19 +49,41 @@ class KnowledgeGraph:
         seeds: Sequence[str],
         out: Path | str,
         settings: Settings | None = None,
+        push: bool = False,
         **overrides: Any,
     ) -> KnowledgeGraph:
-        """Build (or resume) a graph from documents and seed entities, then open it."""
+        """Build (or resume) a graph from documents and seed entities, refresh its GraphML export and
+        open it. With ``push`` the graph is also written to Neo4j (``NEO4J_*`` settings) as it grows;
+        the connection is checked before any work starts."""
+        from kgrag.neo4j.store import neo4j_store_from_env
         from kgrag.pipeline import Pipeline
 
+        out = Path(out)
         settings = settings.model_copy(update=overrides) if settings else Settings.load(**overrides)
-        Pipeline(settings, Path(out)).run([Path(p) for p in inputs], seeds)
-        return cls.open(out)
+        stores = [neo4j_store_from_env(out)] if push else []
+        try:
+            Pipeline(settings, out, stores=stores).run([Path(p) for p in inputs], seeds)
+        finally:
+            for store in stores:
+                store.close()
+        kg = cls.open(out)
+        kg.export("graphml")
+        return kg
 
     # -- reading ----------------------------------------------------------------------------------
     @property
     def manifest(self) -> dict[str, Any]:
         return self.dir.read_manifest()
+
+    @property
+    def report(self) -> BuildReport:
+        """What the last build into this directory did (from its manifest)."""
+        return BuildReport.model_validate(self.manifest.get("report", {}))
+
+    @property
+    def schema(self) -> GraphSchema | None:
+        """The schema the graph was built with (None for a build directory without one)."""
+        return GraphSchema.load(self.dir.schema) if self.dir.schema.exists() else None
 
     def __len__(self) -> int:
         return self.graph.number_of_nodes()
@@ -115,11 +142,16 @@ class KnowledgeGraph:
     def export(self, fmt: str = "graphml", path: Path | str | None = None) -> Path:
         """Write the graph as ``graphml``, node-link ``json``, a Neo4j ``cypher`` script or ``neo4j-csv``
         import files (a folder); returns the file written."""
+        schema = self.schema if fmt == "cypher" else None
         writers = {
-            "graphml": (export_graphml, "graph.graphml"),
+            "graphml": (export_graphml, self.dir.graphml.name),
             "json": (export_json, "graph.nodelink.json"),
             "cypher": (
-                partial(export_cypher, passages_db=self.dir.passages, schema_path=self.dir.schema),
+                partial(
+                    export_cypher,
+                    passages_db=self.dir.passages,
+                    entity_types=schema.entity_type_names if schema else None,
+                ),
                 "graph.cypher",
             ),
             "neo4j-csv": (partial(export_neo4j_csv, passages_db=self.dir.passages), "neo4j-import"),
@@ -128,3 +160,31 @@ class KnowledgeGraph:
             raise KgragError(f"unknown export format {fmt!r}: choose one of {', '.join(writers)}")
         writer, default_name = writers[fmt]
         return writer(self.graph, Path(path) if path else self.dir.root / default_name)
+
+    def push(
+        self,
+        uri: str | None = None,
+        database: str | None = None,
+        username: str | None = None,
+        env_file: Path | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> dict[str, int]:
+        """Write the graph to Neo4j (``NEO4J_*`` variables or ``env_file``; the arguments override
+        them); idempotent. Returns the database's counts afterwards."""
+        from kgrag.neo4j.store import neo4j_store_from_env
+
+        store = neo4j_store_from_env(self.dir.root, env_file, uri=uri, database=database, username=username)
+        try:
+            store.batch_size = batch_size
+            store.write(from_networkx(self.graph))
+            return store.counts()
+        finally:
+            store.close()
+
+    def write_browser_style(self, path: Path | str | None = None) -> Path | None:
+        """A Neo4j Browser style (``neo4j.grass`` in the build directory unless ``path``) colouring the
+        schema's entity types; None when the build has no schema."""
+        schema = self.schema
+        if schema is None:
+            return None
+        return write_grass(schema.entity_type_names, Path(path) if path else self.dir.root / "neo4j.grass")

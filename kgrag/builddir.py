@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kgrag.errors import KgragError
-from kgrag.graph.networkx_store import write_json_atomic
+from kgrag.io import write_json_atomic
 
 
 class BuildDir:

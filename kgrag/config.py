@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kgrag.errors import KgragError
-from kgrag.generator.registry import DEFAULT_MODEL
 
 PROMPT_VERSION = "extract-v3"
+DEFAULT_MODEL = "qwen2.5-1.5b"  # by measured quality; see README "Models"
 
 
 M = TypeVar("M", bound=BaseModel)

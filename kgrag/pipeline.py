@@ -15,7 +15,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from pydantic import BaseModel, Field
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kgrag import __version__
@@ -28,7 +27,7 @@ from kgrag.extract.factory import keep_threshold, make_extractor
 from kgrag.extract.filters import usable_triples
 from kgrag.generator.base import GeneratorBackend
 from kgrag.graph.networkx_store import NetworkXStore
-from kgrag.graph.resolve import Resolver, normalize
+from kgrag.graph.resolve import Resolver
 from kgrag.graph.score import score_triples
 from kgrag.graph.store import GraphStore
 from kgrag.graph.verbalise import verbalise_neighbourhoods
@@ -37,30 +36,11 @@ from kgrag.index.faiss_index import FaissIndex
 from kgrag.index.passage_store import PassageStore
 from kgrag.index.retriever import Retriever
 from kgrag.ingest import Chunker, load_documents
-from kgrag.records import Document, Extraction, Passage, ResolvedGraph
+from kgrag.records import BuildReport, Document, Extraction, Passage, ResolvedGraph
 from kgrag.schema import GraphSchema
+from kgrag.text import normalize
 
 logger = logging.getLogger(__name__)
-
-
-class BuildReport(BaseModel):
-    """What a build did and where its time went."""
-
-    documents: int = 0
-    passages: int = 0
-    entities_expanded: list[str] = Field(default_factory=list)
-    passages_read: int = 0  # distinct passages whose extraction the graph uses
-    model_calls: int = 0  # passages actually sent to the model (the rest came from the cache)
-    invalid_outputs: int = 0
-    nodes: int = 0
-    edges: int = 0
-    hops_run: int = 0
-    seconds: dict[str, float] = Field(default_factory=dict)  # embed, retrieve, decode, prefill, other, total
-    status: str = "running"  # complete | interrupted | failed
-
-    @property
-    def interrupted(self) -> bool:
-        return self.status == "interrupted"
 
 
 class _Timer:

@@ -118,3 +118,23 @@ class ResolvedGraph(BaseModel):
 
     entities: list[Entity] = Field(default_factory=list)
     triples: list[Triple] = Field(default_factory=list)  # head/tail are entity keys here
+
+
+class BuildReport(BaseModel):
+    """What a build did and where its time went."""
+
+    documents: int = 0
+    passages: int = 0
+    entities_expanded: list[str] = Field(default_factory=list)
+    passages_read: int = 0  # distinct passages whose extraction the graph uses
+    model_calls: int = 0  # passages actually sent to the model (the rest came from the cache)
+    invalid_outputs: int = 0
+    nodes: int = 0
+    edges: int = 0
+    hops_run: int = 0
+    seconds: dict[str, float] = Field(default_factory=dict)  # embed, retrieve, decode, prefill, other, total
+    status: str = "running"  # complete | interrupted | failed
+
+    @property
+    def interrupted(self) -> bool:
+        return self.status == "interrupted"

@@ -122,7 +122,9 @@ def test_real_adapter_keeps_the_list_going_and_records_p_continue() -> None:
     later triple carries the continue share that let it be written."""
     from kgrag.config import Settings
     from kgrag.extract.extractor import Extractor
-    from kgrag.generator.ref import LazyLlamaCpp, prompt_style
+    from kgrag.extract.factory import llama_cpp_options
+    from kgrag.generator.llama_cpp import LazyLlamaCpp
+    from kgrag.generator.ref import ModelRef, prompt_style
     from kgrag.records import Passage
     from kgrag.schema import GraphSchema
 
@@ -134,7 +136,14 @@ def test_real_adapter_keeps_the_list_going_and_records_p_continue() -> None:
             schema_path=SCHEMAS / "conll04.yaml", model="qwen2.5-0.5b-conll04", continue_threshold=threshold
         )
         schema = GraphSchema.load(settings.schema_path)
-        extractor = Extractor(schema, LazyLlamaCpp(settings), None, 6, 400, prompt_style=prompt_style(settings.model))
+        extractor = Extractor(
+            schema,
+            LazyLlamaCpp(ModelRef.parse(settings.model), llama_cpp_options(settings)),
+            None,
+            6,
+            400,
+            prompt_style=prompt_style(settings.model),
+        )
         outputs[threshold] = extractor.extract(passage).triples
     greedy, more = outputs[None], outputs[0.05]
     assert greedy and all(t.p_continue is None for t in greedy)

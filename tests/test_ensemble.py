@@ -13,9 +13,10 @@ from fakes import SCHEMAS, FakeGenerator, triples_json
 
 from kgrag.config import Settings
 from kgrag.extract.cache import ExtractionCache
-from kgrag.extract.ensemble import EnsembleExtractor, mix, model_names
+from kgrag.extract.ensemble import EnsembleExtractor, mix
 from kgrag.extract.extractor import Extractor
 from kgrag.extract.factory import keep_threshold, make_extractor
+from kgrag.generator.ref import model_names
 from kgrag.generator.registry import get_spec, missing_packages
 from kgrag.records import ExtractedTriple, Extraction, Passage
 from kgrag.schema import GraphSchema

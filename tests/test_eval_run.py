@@ -182,7 +182,7 @@ def test_cli_eval_writes_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     import kgrag.extract.factory as factory
 
     data = write_jsonl(tmp_path / "dev.jsonl", [r for r in conll_rows() if not isinstance(r, str)])
-    monkeypatch.setattr(factory, "LazyLlamaCpp", lambda settings: FakeGenerator(OUTPUTS))
+    monkeypatch.setattr(factory, "LazyLlamaCpp", lambda ref, options: FakeGenerator(OUTPUTS))
     out = tmp_path / "report.json"
     result = CliRunner().invoke(
         app,

@@ -14,12 +14,14 @@ import torch
 from kgrag.config import Settings
 from kgrag.errors import KgragError
 from kgrag.extract.extractor import Extractor
+from kgrag.extract.factory import llama_cpp_options
 from kgrag.finetune.data import IGNORE, prompt_messages, read_pairs, split_dev, tokenize
 from kgrag.finetune.precision import cpu_has_native_bf16, select_plan
 from kgrag.finetune.settings import FinetuneSettings
 from kgrag.finetune.trainer import Schedule, Trainer, lora_state
 from kgrag.generator.adapters import MANIFEST, read_manifest, resolve_adapter
-from kgrag.generator.ref import LazyLlamaCpp, model_identity, prompt_style
+from kgrag.generator.llama_cpp import LazyLlamaCpp
+from kgrag.generator.ref import ModelRef, model_identity, prompt_style
 from kgrag.generator.registry import get_spec, missing_packages
 from kgrag.records import Passage
 from kgrag.schema import GraphSchema
@@ -175,7 +177,7 @@ def test_three_step_finetune_saves_a_loadable_adapter(trained: Path) -> None:
 def test_adapter_runs_in_llama_cpp_with_schema_valid_output(trained: Path) -> None:
     schema = GraphSchema.load(CONLL_SCHEMA)
     settings = Settings(schema_path=CONLL_SCHEMA, model=str(trained), n_threads=2, max_tokens=120)
-    backend = LazyLlamaCpp(settings)
+    backend = LazyLlamaCpp(ModelRef.parse(settings.model), llama_cpp_options(settings))
     extractor = Extractor(schema, backend, None, 6, 120, prompt_style=prompt_style(settings.model))
     text = "John Wilkes Booth , who assassinated President Lincoln , was an actor ."
     extraction = extractor.extract(Passage(id=0, doc_id="d", text=text, start=0, end=len(text)))
@@ -251,10 +253,11 @@ def test_gguf_lora_matches_peft_in_llama_cpp(tiny_ready: None, tmp_path: Path) -
     from llama_cpp import Llama
     from peft import LoraConfig, get_peft_model
 
-    from kgrag.finetune.base_model import base_identity, load_model, load_tokenizer
+    from kgrag.finetune.base_model import load_model, load_tokenizer
     from kgrag.finetune.gguf_lora import write_gguf_lora
+    from kgrag.generator.registry import verified_gguf
 
-    path, _ = base_identity(TINY)
+    path, _ = verified_gguf(TINY)
     tokenizer = load_tokenizer(path)
     torch.manual_seed(0)
     model = get_peft_model(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kgrag.config import DEFAULT_MODEL
 from kgrag.errors import KgragError
 from kgrag.generator import registry as models
 from kgrag.generator.registry import REGISTRY, ModelSpec, model_cache_dir, model_status, pip_requirements, resolve_model
@@ -55,7 +56,7 @@ def _fake_spec(parts: list[Path], sha: str | None = None, name: str = "fake") ->
 
 def test_registry_sanity() -> None:
     assert set(REGISTRY) == {"qwen2.5-0.5b", "qwen2.5-1.5b", "smollm2-135m"}
-    assert models.DEFAULT_MODEL in REGISTRY
+    assert DEFAULT_MODEL in REGISTRY
     counts = {"qwen2.5-0.5b": 6, "qwen2.5-1.5b": 22, "smollm2-135m": 1}
     for name, spec in REGISTRY.items():
         assert spec.name == name

@@ -175,7 +175,8 @@ def test_cypher_script_is_parameter_free_and_complete(tmp_path: Path) -> None:
     docs, passages = corpus(2, 2)
     db = write_passages(tmp_path / "passages.sqlite", docs, passages)
     graph = synthetic_graph(10, 15, passages, names=NASTY_NAMES)
-    path = export_cypher(to_networkx(graph), tmp_path / "graph.cypher", db, REPO / "schemas" / "default.yaml")
+    types = GraphSchema.load(REPO / "schemas" / "default.yaml").entity_type_names
+    path = export_cypher(to_networkx(graph), tmp_path / "graph.cypher", db, types)
     script = path.read_text(encoding="utf-8")
     statements = list(cypher.split_statements(script))
     assert len(statements) == len(cypher.schema_statements()) + len(graph_rows(graph, PassageSource(db)))

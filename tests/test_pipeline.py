@@ -21,11 +21,12 @@ from kgrag.cli import app
 from kgrag.config import Settings
 from kgrag.errors import KgragError
 from kgrag.graph.networkx_store import NetworkXStore
-from kgrag.graph.resolve import normalize
 from kgrag.index.embedder import MiniLMEmbedder
 from kgrag.index.faiss_index import FaissIndex
 from kgrag.index.passage_store import PassageStore
-from kgrag.pipeline import BuildReport, Pipeline
+from kgrag.pipeline import Pipeline
+from kgrag.records import BuildReport
+from kgrag.text import normalize
 
 CORPUS = {
     "marie.txt": (
@@ -202,7 +203,7 @@ def test_a_mixture_build_keeps_what_the_mixture_keeps(
         "fake-a": FakeGenerator(OUTPUTS, identity="fake-a@0", logprob=math.log(0.95)),
         "fake-b": FakeGenerator(identity="fake-b@0"),  # writes nothing
     }
-    monkeypatch.setattr(factory, "LazyLlamaCpp", lambda member: members[member.model])
+    monkeypatch.setattr(factory, "LazyLlamaCpp", lambda ref, options: members[ref.value])
     pipeline = Pipeline(settings(model="fake-a,fake-b"), tmp_path / "kg", embedder=embedder, show_progress=False)
     pipeline.run([corpus], ["Marie Curie"])
     assert facts(tmp_path / "kg") == EXPECTED

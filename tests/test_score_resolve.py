@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from kgrag.graph.resolve import Resolver, entity_key, is_alias, normalize
-from kgrag.graph.score import add_evidence, evidence_span, score_triples, softmax
+from kgrag.graph.resolve import Resolver, entity_key
+from kgrag.graph.score import add_evidence, evidence_span, score_triples
 from kgrag.index.embedder import MiniLMEmbedder
+from kgrag.index.retriever import softmax
 from kgrag.records import Evidence, ExtractedTriple, Extraction, Passage, Triple
 from kgrag.schema import GraphSchema
+from kgrag.text import is_alias, normalize
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 

@@ -1,5 +1,5 @@
-"""The ``kgrag`` command line."""
+"""The ``kgrag`` command line: :mod:`kgrag.cli.app` wires the commands of the modules beside it."""
 
-from kgrag.cli.build import _setup_logging, app, console, friendly_errors, main
+from kgrag.cli.app import app, main
 
-__all__ = ["_setup_logging", "app", "console", "friendly_errors", "main"]
+__all__ = ["app", "main"]

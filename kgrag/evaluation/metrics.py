@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kgrag.graph.resolve import normalize
+from kgrag.text import normalize, squash
 
 Triple = tuple[str, str, str]
 TripleKey = tuple[str, str, str]
@@ -67,11 +67,6 @@ def prf(counts: Counts) -> PRF:
 
 
 # -- match keys ---------------------------------------------------------------------------------
-
-
-def squash(text: str) -> str:
-    """Whitespace normalization: runs of whitespace become one space, ends stripped."""
-    return " ".join(text.split())
 
 
 def normalize_name(name: str) -> str:

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ValidationError
 
 from kgrag import __version__
 from kgrag.errors import KgragError
-from kgrag.evaluation.harness import Example, read_lines
+from kgrag.evaluation.harness import Example
 from kgrag.graph.verbalise import verbalise_triples
-from kgrag.io import sha256_file
+from kgrag.io import read_lines, sha256_file
 
 logger = logging.getLogger(__name__)
 

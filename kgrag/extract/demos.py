@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import numpy as np
 
 from kgrag.errors import KgragError
 from kgrag.index.embedder import Embedder
-from kgrag.io import sha256_file
+from kgrag.io import atomic_path, sha256_file, write_text_atomic
 from kgrag.schema import GraphSchema
 
 logger = logging.getLogger(__name__)
@@ -151,12 +150,9 @@ class DemoRetriever:
         if len(vectors):
             index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         self.index_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.index_path.with_suffix(f".{os.getpid()}.tmp")
-        faiss.write_index(index, str(tmp))
-        os.replace(tmp, self.index_path)
-        tmp_texts = self.texts_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp_texts.write_text(json.dumps(self.texts, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp_texts, self.texts_path)
+        with atomic_path(self.index_path) as tmp:
+            faiss.write_index(index, str(tmp))
+        write_text_atomic(self.texts_path, json.dumps(self.texts, ensure_ascii=False))
         self.built = True
         return index
 

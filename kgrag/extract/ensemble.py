@@ -16,14 +16,6 @@ from typing import Protocol
 from kgrag.extract.extractor import Extractor, same_triple_key
 from kgrag.records import ExtractedTriple, Extraction, Passage
 
-MODEL_SEPARATOR = ","
-
-
-def model_names(model: str) -> list[str]:
-    """The models of a ``--model`` value: one name, or several separated by commas."""
-    names = [name.strip() for name in model.split(MODEL_SEPARATOR)]
-    return list(dict.fromkeys(name for name in names if name))
-
 
 class PassageExtractor(Protocol):
     """What build and eval need of an extractor: one model's, or a mixture's."""

@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from kgrag.config import Settings
 from kgrag.extract.cache import ExtractionCache
-from kgrag.extract.ensemble import EnsembleExtractor, PassageExtractor, model_names
+from kgrag.extract.ensemble import EnsembleExtractor, PassageExtractor
 from kgrag.extract.extractor import Extractor
 from kgrag.generator.base import GeneratorBackend
-from kgrag.generator.ref import LazyLlamaCpp, prompt_style
+from kgrag.generator.llama_cpp import LazyLlamaCpp, LlamaCppOptions
+from kgrag.generator.ref import ModelRef
 from kgrag.schema import GraphSchema
 
 if TYPE_CHECKING:
     from kgrag.extract.demos import DemoRetriever
+
+logger = logging.getLogger(__name__)
+
+
+def llama_cpp_options(settings: Settings) -> LlamaCppOptions:
+    """What llama.cpp needs of the settings."""
+    return LlamaCppOptions(
+        n_ctx=settings.n_ctx,
+        n_threads=settings.n_threads,
+        repeat_penalty=settings.repeat_penalty,
+        continue_threshold=settings.continue_threshold,
+    )
+
+
+def warn_if_other_schema(ref: ModelRef, schema: GraphSchema) -> None:
+    """An adapter fine-tuned for one schema extracts worse triples for another: say so."""
+    if ref.manifest is not None and ref.manifest.schema_fingerprint != schema.fingerprint():
+        logger.warning(
+            "the adapter %s was trained for schema %r, this run uses %r: expect worse triples",
+            ref.value, ref.manifest.schema_name, schema.name,
+        )  # fmt: skip
 
 
 def make_extractor(
@@ -28,11 +51,13 @@ def make_extractor(
     model when it names several (``a,b``). A given ``backend`` (tests, other runtimes) serves a
     single model."""
 
-    def one(model: str, backend: GeneratorBackend | None) -> Extractor:
-        member = settings.model_copy(update={"model": model})
+    def one(ref: ModelRef, backend: GeneratorBackend | None) -> Extractor:
+        if backend is None:
+            warn_if_other_schema(ref, schema)
+            backend = LazyLlamaCpp(ref, llama_cpp_options(settings))
         return Extractor(
             schema,
-            backend or LazyLlamaCpp(member),
+            backend,
             cache,
             settings.max_triples,
             settings.max_tokens,
@@ -40,13 +65,13 @@ def make_extractor(
             settings.extraction_fingerprint(),
             demos=demos,
             n_demos=n_demos,
-            prompt_style=prompt_style(model),
+            prompt_style=ref.prompt_style,
         )
 
-    models = model_names(settings.model) or [settings.model]
-    if backend is not None or len(models) == 1:
-        return one(models[0], backend)
-    return EnsembleExtractor([one(model, None) for model in models], settings.ensemble_min_prob)
+    refs = ModelRef.parse_all(settings.model)
+    if backend is not None or len(refs) == 1:
+        return one(refs[0], backend)
+    return EnsembleExtractor([one(ref, None) for ref in refs], settings.ensemble_min_prob)
 
 
 def keep_threshold(settings: Settings, extractor: PassageExtractor) -> float:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kgrag.extract.spans import snap_to_text
-from kgrag.graph.resolve import normalize
 from kgrag.records import ExtractedTriple
 from kgrag.schema import GraphSchema
+from kgrag.text import normalize
 
 
 def snap_triple(triple: ExtractedTriple, text: str) -> ExtractedTriple:

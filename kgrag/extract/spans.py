@@ -20,7 +20,7 @@ match wins:
    with a trailing ``.`` when the name has one or the span is an abbreviation (``U.S`` → ``U.S.``);
 4. ``alias``: a span that starts with a capital letter, whose first and last words are the
    name's, and that is the name with at most :data:`MAX_GAP` words left out of its middle or added
-   to it (the alias rule of entity resolution, :func:`kgrag.graph.resolve.is_alias`, both ways),
+   to it (the alias rule of entity resolution, :func:`kgrag.text.is_alias`, both ways),
    every word left out or added being capitalised (a name or an initial: "President Abraham
    Lincoln" → "President Lincoln", "Marie Curie" → "Marie Skłodowska Curie", never "May 26 , 2014"
    → "May 2014" or "the Mughal war" → "the war"), with nothing but spaces, dots, hyphens,
@@ -43,7 +43,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 from itertools import pairwise
 
-from kgrag.graph.resolve import ARTICLES, fold
+from kgrag.text import ARTICLES, fold
 
 VERSION = "snap-v1"  # recorded in evaluation reports; change it when the rules change
 MAX_GAP = 2  # most words an alias may leave out of the name's middle, or add to it

@@ -14,18 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from kgrag.errors import KgragError
-from kgrag.generator.registry import REGISTRY, resolve_model
-from kgrag.io import sha256_file
 
 logger = logging.getLogger(__name__)
-
-
-def base_identity(base: str) -> tuple[Path, str]:
-    """The verified GGUF of ``base`` (a bundled name or a .gguf path) and its SHA-256."""
-    path = resolve_model(base)  # bundled models are SHA-256 verified here
-    if base in REGISTRY:
-        return path, REGISTRY[base].sha256
-    return path, sha256_file(path)
 
 
 def load_tokenizer(gguf_path: Path) -> Any:

@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from kgrag.errors import KgragError
-from kgrag.evaluation.harness import read_lines
 from kgrag.extract.demos import to_demo
 from kgrag.extract.prompts import answer_json, build_messages, compact_system_prompt
+from kgrag.io import read_lines
 from kgrag.schema import GraphSchema
 
 logger = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from kgrag.errors import KgragError
+from kgrag.io import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -62,28 +63,27 @@ def write_gguf_lora(state: dict[str, Any], alpha: float, config: Any, out: Path)
     name_map = gguf.get_tensor_name_map(arch, config.num_hidden_layers)
     permute = arch == gguf.MODEL_ARCH.LLAMA
     n_head, n_head_kv = config.num_attention_heads, getattr(config, "num_key_value_heads", None)
-    tmp = out.with_name(out.name + ".tmp")
-    writer = gguf.GGUFWriter(str(tmp), gguf.MODEL_ARCH_NAMES[arch])
-    writer.add_type(gguf.GGUFType.ADAPTER)
-    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(alpha))
-    for hf_name, pair in sorted(_pairs(state).items()):
-        if set(pair) != {"A", "B"}:
-            raise KgragError(f"adapter weight {hf_name} lacks its lora_A or lora_B half")
-        target = name_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-        if target is None:
-            raise KgragError(f"no llama.cpp tensor for {hf_name}")
-        lora_b = pair["B"]
-        if permute and hf_name.endswith("q_proj.weight"):
-            lora_b = permute_rows(lora_b, n_head, n_head)
-        elif permute and hf_name.endswith("k_proj.weight"):
-            lora_b = permute_rows(lora_b, n_head, n_head_kv)
-        writer.add_tensor(f"{target}.lora_a", np.ascontiguousarray(pair["A"], dtype=np.float16))
-        writer.add_tensor(f"{target}.lora_b", np.ascontiguousarray(lora_b, dtype=np.float16))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        writer = gguf.GGUFWriter(str(tmp), gguf.MODEL_ARCH_NAMES[arch])
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(alpha))
+        for hf_name, pair in sorted(_pairs(state).items()):
+            if set(pair) != {"A", "B"}:
+                raise KgragError(f"adapter weight {hf_name} lacks its lora_A or lora_B half")
+            target = name_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+            if target is None:
+                raise KgragError(f"no llama.cpp tensor for {hf_name}")
+            lora_b = pair["B"]
+            if permute and hf_name.endswith("q_proj.weight"):
+                lora_b = permute_rows(lora_b, n_head, n_head)
+            elif permute and hf_name.endswith("k_proj.weight"):
+                lora_b = permute_rows(lora_b, n_head, n_head_kv)
+            writer.add_tensor(f"{target}.lora_a", np.ascontiguousarray(pair["A"], dtype=np.float16))
+            writer.add_tensor(f"{target}.lora_b", np.ascontiguousarray(lora_b, dtype=np.float16))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
     logger.info("wrote llama.cpp LoRA %s (%.1f MB)", out, out.stat().st_size / 1e6)
     return out

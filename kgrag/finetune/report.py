@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from pydantic import BaseModel, Field
+
+from kgrag.io import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class LossLog(BaseModel):
         self.dev.append(DevPoint(step=step, loss=loss))
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(self.model_dump(), indent=1) + "\n", encoding="utf-8")
+        write_json_atomic(path, self.model_dump(), newline=True)
 
 
 def plot_losses(log: LossLog, path: Path) -> Path | None:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from kgrag.config import PROMPT_VERSION
 from kgrag.errors import KgragError
-from kgrag.finetune.base_model import base_identity, load_model, load_tokenizer
+from kgrag.finetune.base_model import load_model, load_tokenizer
 from kgrag.finetune.data import PROMPT_STYLE, TokenizedExample, collate, read_pairs, split_dev, tokenize_all
 from kgrag.finetune.gguf_lora import write_gguf_lora
 from kgrag.finetune.precision import Plan, select_plan
@@ -29,6 +29,7 @@ from kgrag.finetune.progress import TrainingProgress
 from kgrag.finetune.report import LossLog, plot_losses
 from kgrag.finetune.settings import FinetuneSettings
 from kgrag.generator.adapters import GGUF_NAME, AdapterManifest, write_manifest
+from kgrag.generator.registry import verified_gguf
 from kgrag.io import sha256_file
 from kgrag.schema import GraphSchema
 
@@ -218,7 +219,7 @@ class Trainer:
             raise KgragError(f"{self.out} already has checkpoints: pass --resume to continue, or use another --out")
         self._check_resume_config()
 
-        base_path, base_sha = base_identity(s.base)
+        base_path, base_sha = verified_gguf(s.base)
         tokenizer = load_tokenizer(base_path)
         train, dev = self._data(tokenizer)
         schedule = Schedule.plan(len(train), s)

@@ -1,9 +1,10 @@
 """A fine-tuned adapter folder: the PEFT adapter, its llama.cpp GGUF conversion and a manifest that
-records the base model's SHA-256 (checked on load), the prompt style and the training config."""
+records the base model's SHA-256 (checked on load), the prompt style and the training config.
+``kgrag finetune`` writes these folders; this module reads and checks them and names their files,
+so running a model never imports the training code."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from kgrag.errors import KgragError
-from kgrag.io import sha256_file
+from kgrag.generator.registry import verified_gguf
+from kgrag.io import sha256_file, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +73,7 @@ def read_manifest(folder: str | Path) -> AdapterManifest:
 
 
 def write_manifest(folder: Path, manifest: AdapterManifest) -> None:
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=1) + "\n", encoding="utf-8")
-    tmp.replace(folder / MANIFEST)
+    write_json_atomic(folder / MANIFEST, manifest.model_dump(mode="json"), newline=True)
 
 
 class ResolvedAdapter(BaseModel):
@@ -86,8 +86,6 @@ class ResolvedAdapter(BaseModel):
 
 def resolve_adapter(folder: str | Path) -> ResolvedAdapter:
     """Check the adapter folder and its base model's SHA-256; a mismatch is a one-line error."""
-    from kgrag.finetune.base_model import base_identity
-
     folder = adapter_dir(folder) or Path(folder).expanduser()
     manifest = read_manifest(folder)
     lora = folder / GGUF_NAME
@@ -95,7 +93,7 @@ def resolve_adapter(folder: str | Path) -> ResolvedAdapter:
         raise KgragError(f"adapter {folder} has no {GGUF_NAME}; re-run kgrag finetune to convert it")
     if sha256_file(lora) != manifest.adapter_sha256:
         raise KgragError(f"{lora}: SHA-256 does not match the manifest (file changed or corrupt)")
-    base_path, base_sha = base_identity(manifest.base_model)
+    base_path, base_sha = verified_gguf(manifest.base_model)
     if base_sha != manifest.base_sha256:
         raise KgragError(
             f"adapter {folder.name} was trained on a base model with SHA-256 {manifest.base_sha256[:12]}…, "

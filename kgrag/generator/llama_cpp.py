@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from kgrag.errors import KgragError
 from kgrag.generator.base import Generation
 from kgrag.generator.continuation import ListContinuation, structural_tokens
+from kgrag.generator.ref import ModelRef
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,15 @@ class _LogprobRecorder:
         peak = row.max()
         self._pending = row - (peak + np.log(np.exp(row - peak).sum()))
         return scores
+
+
+class LlamaCppOptions(BaseModel):
+    """How llama.cpp runs a model (the part of the settings it needs)."""
+
+    n_ctx: int = 4096
+    n_threads: int = Field(default=2, ge=1)
+    repeat_penalty: float = 1.1
+    continue_threshold: float | None = None  # see kgrag.generator.continuation; None: plain greedy
 
 
 class LlamaCppGenerator:
@@ -138,3 +149,37 @@ class LlamaCppGenerator:
             logger.debug("token bytes do not match the completion text; dropping token scores")
             return []
         return [max(0, offset - shift) for offset in offsets]
+
+
+class LazyLlamaCpp:
+    """A llama.cpp backend that assembles and loads its GGUF on the first generate call, so a
+    build whose passages are all cached never pays for loading the model."""
+
+    def __init__(self, ref: ModelRef, options: LlamaCppOptions) -> None:
+        self.ref = ref
+        self.options = options
+        self._identity = ref.identity
+        self._backend: LlamaCppGenerator | None = None
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    @property
+    def loaded(self) -> bool:
+        return self._backend is not None
+
+    def generate(self, messages: list[dict[str, str]], json_schema: dict[str, Any], max_tokens: int) -> Generation:
+        if self._backend is None:
+            path, lora = self.ref.weights()
+            logger.info("loading %s%s (%d threads)", path.name, f" + {lora}" if lora else "", self.options.n_threads)
+            self._backend = LlamaCppGenerator(
+                path,
+                lora_path=lora,
+                identity=self._identity,
+                n_ctx=self.options.n_ctx,
+                n_threads=self.options.n_threads,
+                repeat_penalty=self.options.repeat_penalty,
+                min_continue=self.options.continue_threshold,
+            )
+        return self._backend.generate(messages, json_schema, max_tokens)

@@ -1,89 +1,113 @@
-"""Choosing and loading a generator backend; the model is loaded only when a passage needs it."""
+"""What a ``--model`` value means, decided once: a bundled model, a bundled or local LoRA adapter
+folder, or a path to any chat GGUF; several, comma-separated, are a mixture."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from kgrag.config import Settings
-from kgrag.generator.base import Generation, GeneratorBackend
+from pydantic import BaseModel, ConfigDict
 
-logger = logging.getLogger(__name__)
+from kgrag.generator.adapters import AdapterManifest, adapter_dir, bundled_adapters, read_manifest, resolve_adapter
+from kgrag.generator.registry import REGISTRY, model_status, resolve_model
 
-
-def model_identity(model: str) -> str:
-    """Name + hash of the weights, known without loading them (part of the cache key)."""
-    from kgrag.generator.adapters import is_adapter_dir, read_manifest
-    from kgrag.generator.registry import REGISTRY
-
-    if is_adapter_dir(model):
-        manifest = read_manifest(model)
-        return f"{model_identity(manifest.base_model)}+lora:{manifest.name}@{manifest.adapter_sha256[:12]}"
-    if model in REGISTRY:
-        return f"{model}@{REGISTRY[model].sha256[:12]}"
-    path = Path(model)
-    stat = path.stat() if path.exists() else None
-    return f"{path.name}@{stat.st_size if stat else 'missing'}"
+MODEL_SEPARATOR = ","
 
 
-def prompt_style(model: str) -> str:
-    """The extractor prompt a model expects: "full" (instructions, descriptions, few-shot examples),
-    or what a fine-tuned adapter's manifest says it was trained with."""
-    from kgrag.generator.adapters import is_adapter_dir, read_manifest
-
-    return read_manifest(model).prompt_style if is_adapter_dir(model) else "full"
+def model_names(model: str) -> list[str]:
+    """The models of a ``--model`` value: one name, or several separated by commas."""
+    names = [name.strip() for name in model.split(MODEL_SEPARATOR)]
+    return list(dict.fromkeys(name for name in names if name))
 
 
-def _warn_if_other_schema(fingerprint: str, name: str, settings: Settings) -> None:
-    from kgrag.schema import GraphSchema
+class ModelRef(BaseModel):
+    """One model named on the command line, in the settings or through the API."""
 
-    schema = GraphSchema.load(settings.schema_path)
-    if schema.fingerprint() != fingerprint:
-        logger.warning(
-            "the adapter was trained for schema %r, this run uses %r (%s): expect worse triples",
-            name, schema.name, settings.schema_path,
-        )  # fmt: skip
+    model_config = ConfigDict(frozen=True)
 
+    value: str  # as the user wrote it
+    kind: Literal["bundled", "adapter", "gguf"]
+    folder: Path | None = None  # the adapter folder
+    manifest: AdapterManifest | None = None  # the adapter's kgrag-adapter.json
 
-class LazyLlamaCpp:
-    """A llama.cpp backend that assembles and loads its GGUF on the first generate call, so a
-    build whose passages are all cached never pays for loading the model."""
+    @classmethod
+    def parse(cls, value: str) -> ModelRef:
+        """Classify ``value`` without loading anything: an adapter folder (a bundled adapter's name or
+        a folder with a manifest), a bundled model's name, or else a GGUF path (checked on load)."""
+        folder = adapter_dir(value)
+        if folder is not None:
+            return cls(value=value, kind="adapter", folder=folder, manifest=read_manifest(folder))
+        if value in REGISTRY:
+            return cls(value=value, kind="bundled")
+        return cls(value=value, kind="gguf")
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._identity = model_identity(settings.model)
-        self._backend: GeneratorBackend | None = None
+    @classmethod
+    def parse_all(cls, value: str) -> list[ModelRef]:
+        """The models of a ``--model`` value (a mixture when there are several)."""
+        return [cls.parse(name) for name in model_names(value) or [value]]
+
+    @property
+    def base(self) -> ModelRef:
+        """The model whose weights run: an adapter's base model, else the model itself."""
+        return ModelRef.parse(self.manifest.base_model) if self.manifest is not None else self
 
     @property
     def identity(self) -> str:
-        return self._identity
+        """Name + hash of the weights, known without loading them (part of the cache key)."""
+        if self.manifest is not None:
+            return f"{self.base.identity}+lora:{self.manifest.name}@{self.manifest.adapter_sha256[:12]}"
+        if self.kind == "bundled":
+            return f"{self.value}@{REGISTRY[self.value].sha256[:12]}"
+        path = Path(self.value)
+        stat = path.stat() if path.exists() else None
+        return f"{path.name}@{stat.st_size if stat else 'missing'}"
 
     @property
-    def loaded(self) -> bool:
-        return self._backend is not None
+    def prompt_style(self) -> str:
+        """The extractor prompt the model expects: "full" (instructions, descriptions, few-shot
+        examples), or what a fine-tuned adapter's manifest says it was trained with."""
+        return self.manifest.prompt_style if self.manifest is not None else "full"
 
-    def generate(self, messages: list[dict[str, str]], json_schema: dict[str, Any], max_tokens: int) -> Generation:
-        if self._backend is None:
-            from kgrag.generator.adapters import is_adapter_dir, resolve_adapter
-            from kgrag.generator.llama_cpp import LlamaCppGenerator
-            from kgrag.generator.registry import resolve_model
+    def weights(self) -> tuple[Path, Path | None]:
+        """The verified GGUF to load and the LoRA GGUF to apply (None without an adapter); bundled
+        models are assembled on first use. Problems are one-line errors."""
+        if self.kind == "adapter":
+            adapter = resolve_adapter(self.folder or self.value)
+            return adapter.base_path, adapter.lora_path
+        return resolve_model(self.value), None
 
-            lora: Path | None = None
-            if is_adapter_dir(self.settings.model):
-                adapter = resolve_adapter(self.settings.model)
-                path, lora = adapter.base_path, adapter.lora_path
-                _warn_if_other_schema(adapter.manifest.schema_fingerprint, adapter.manifest.schema_name, self.settings)
-            else:
-                path = resolve_model(self.settings.model)
-            logger.info("loading %s%s (%d threads)", path.name, f" + {lora}" if lora else "", self.settings.n_threads)
-            self._backend = LlamaCppGenerator(
-                path,
-                lora_path=lora,
-                identity=self._identity,
-                n_ctx=self.settings.n_ctx,
-                n_threads=self.settings.n_threads,
-                repeat_penalty=self.settings.repeat_penalty,
-                min_continue=self.settings.continue_threshold,
-            )
-        return self._backend.generate(messages, json_schema, max_tokens)
+    @staticmethod
+    def known() -> list[str]:
+        """The names ``--model`` accepts besides paths: bundled models, then bundled adapters."""
+        return [entry.name for entry in catalogue()]
+
+
+class CatalogueEntry(BaseModel):
+    """One name ``--model`` accepts, as ``kgrag models list`` shows it."""
+
+    name: str
+    description: str
+    status: str  # bundled models: installed / assembled / verified; adapters: their folder
+
+
+def catalogue() -> list[CatalogueEntry]:
+    """Every bundled model, then every bundled adapter."""
+    entries = [
+        CatalogueEntry(name=name, description=spec.description, status=str(model_status(name)))
+        for name, spec in REGISTRY.items()
+    ]
+    for name, folder in bundled_adapters().items():
+        manifest = read_manifest(folder)
+        description = f"LoRA adapter on {manifest.base_model} for schema {manifest.schema_name}"
+        entries.append(CatalogueEntry(name=name, description=description, status=str(folder)))
+    return entries
+
+
+def model_identity(model: str) -> str:
+    """:attr:`ModelRef.identity` of a ``--model`` value."""
+    return ModelRef.parse(model).identity
+
+
+def prompt_style(model: str) -> str:
+    """:attr:`ModelRef.prompt_style` of a ``--model`` value."""
+    return ModelRef.parse(model).prompt_style

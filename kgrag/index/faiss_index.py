@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from kgrag.io import atomic_path
 
 
 class FaissIndex:
@@ -37,6 +38,5 @@ class FaissIndex:
 
     def save(self) -> None:
         """Atomic write: a crash mid-save leaves the previous index intact."""
-        tmp = self.path.with_suffix(".faiss.tmp")
-        faiss.write_index(self.index, str(tmp))
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:
+            faiss.write_index(self.index, str(tmp))

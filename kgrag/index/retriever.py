@@ -1,12 +1,23 @@
-"""Entity → top-K evidence passages with P(D|e)."""
+"""Entity → top-K evidence passages with P(D|e) = softmax(cosine / T) over them."""
 
 from __future__ import annotations
 
-from kgrag.graph.score import softmax
+import math
+
 from kgrag.index.embedder import Embedder
 from kgrag.index.faiss_index import FaissIndex
 from kgrag.index.passage_store import PassageStore
 from kgrag.records import Hit
+
+
+def softmax(scores: list[float], temperature: float) -> list[float]:
+    """P(D|e) over the retrieved passages: softmax of cosine scores at the given temperature."""
+    if not scores:
+        return []
+    peak = max(scores)
+    weights = [math.exp((s - peak) / temperature) for s in scores]
+    total = sum(weights)
+    return [w / total for w in weights]
 
 
 class Retriever:

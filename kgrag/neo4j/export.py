@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import csv
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 import networkx as nx
 
 from kgrag.errors import KgragError
 from kgrag.graph.networkx_store import from_networkx
+from kgrag.io import write_text_atomic
 from kgrag.neo4j import cypher
 from kgrag.neo4j.browser_style import write_grass
 from kgrag.neo4j.model import PassageSource, Row, graph_rows, statement_for
-from kgrag.schema import GraphSchema
 
 SCRIPT_BATCH = 200  # rows per UNWIND list in the script: Browser and cypher-shell run each as one transaction
 
@@ -41,20 +42,17 @@ def cypher_script(rows_by_kind: dict[str, list[Row]], batch: int = SCRIPT_BATCH)
 
 
 def export_cypher(
-    g: nx.MultiDiGraph, path: Path, passages_db: Path | None = None, schema_path: Path | None = None
+    g: nx.MultiDiGraph, path: Path, passages_db: Path | None = None, entity_types: Sequence[str] | None = None
 ) -> Path:
     """Write ``g`` (with the lexical layer from ``passages_db`` when given) as a .cypher script, and
-    beside it a Browser style (``.grass``) for the types of ``schema_path`` when given."""
+    beside it a Browser style (``.grass``) for ``entity_types`` when given."""
     script = cypher_script(graph_rows(from_networkx(g), PassageSource(passages_db)))
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(script, encoding="utf-8")
-        tmp.replace(path)
+        write_text_atomic(path, script)
     except OSError as exc:
         raise KgragError(f"cannot write {path}: {exc}") from exc
-    if schema_path is not None and Path(schema_path).exists():
-        types = GraphSchema.load(schema_path).entity_type_names
-        write_grass(types, path.with_suffix(".grass"))
+    if entity_types is not None:
+        write_grass(entity_types, path.with_suffix(".grass"))
     return path
 
 
