@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     # expansion
     hops: int = Field(default=1, ge=1, description="expansion rounds")
     max_entities: int = Field(default=20, ge=1, description="most entities expanded in a build")
+    max_passages: int | None = Field(
+        default=None, ge=1, description="most passages one build reads with the model (unset: no cap)"
+    )
 
     @classmethod
     def load(cls, yaml_path: Path | None = None, **overrides: Any) -> Settings:

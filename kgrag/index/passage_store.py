@@ -1,12 +1,31 @@
-"""Documents and passages with their offsets, in SQLite (passages.sqlite in the build directory)."""
+"""Documents and passages with their offsets, in SQLite (passages.sqlite in the build directory).
+
+Beside the corpus it keeps what a build has read: each passage a build has extracted, with the best
+P(D|e) any expanded entity gave it (``reads``). A later build adds to these, so the graph grows with
+every build and loses a fact only when the passages that state it are gone: a document whose file was
+deleted or changed is *retired* (kept, so passage ids stay the rows of the FAISS index, but never
+retrieved or counted again).
+"""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from kgrag.records import Document, Passage
+
+_SCHEMA = """
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY, source TEXT, title TEXT, text TEXT, derived INTEGER);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, end INTEGER, text TEXT, derived INTEGER);
+CREATE TABLE IF NOT EXISTS reads (passage_id INTEGER PRIMARY KEY, weight REAL NOT NULL);
+"""
+# columns added after the first release: (table, column, declaration); added to older files on open
+_ADDED_COLUMNS = [("documents", "retired", "INTEGER NOT NULL DEFAULT 0"), ("documents", "path", "TEXT")]
+_LIVE = "derived = 0 AND doc_id NOT IN (SELECT id FROM documents WHERE retired = 1)"
 
 
 class PassageStore:
@@ -14,15 +33,12 @@ class PassageStore:
 
     def __init__(self, path: Path) -> None:
         self.conn = sqlite3.connect(path)
-        self.conn.executescript(
-            """
-            PRAGMA journal_mode=WAL;
-            CREATE TABLE IF NOT EXISTS documents (
-                id TEXT PRIMARY KEY, source TEXT, title TEXT, text TEXT, derived INTEGER);
-            CREATE TABLE IF NOT EXISTS passages (
-                id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, end INTEGER, text TEXT, derived INTEGER);
-            """
-        )
+        self.conn.executescript(_SCHEMA)
+        for table, column, declaration in _ADDED_COLUMNS:
+            known = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            if column not in known:
+                with self.conn:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def has_document(self, doc_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is not None
@@ -31,12 +47,16 @@ class PassageStore:
         row = self.conn.execute("SELECT MAX(id) FROM passages").fetchone()
         return 0 if row[0] is None else int(row[0]) + 1
 
-    def add(self, documents: Iterable[Document], passages: Iterable[Passage]) -> None:
-        """Add documents with their passages in one transaction (all or nothing)."""
+    def add(
+        self, documents: Iterable[Document], passages: Iterable[Passage], paths: Mapping[str, str | None] | None = None
+    ) -> None:
+        """Add documents with their passages in one transaction (all or nothing); ``paths`` gives the
+        absolute path of the file each document was read from, so a later build can tell it is gone."""
+        paths = paths or {}
         with self.conn:
             self.conn.executemany(
-                "INSERT OR IGNORE INTO documents VALUES (?, ?, ?, ?, ?)",
-                [(d.id, d.source, d.title, d.text, int(d.derived)) for d in documents],
+                "INSERT OR IGNORE INTO documents (id, source, title, text, derived, path) VALUES (?, ?, ?, ?, ?, ?)",
+                [(d.id, d.source, d.title, d.text, int(d.derived), paths.get(d.id)) for d in documents],
             )
             self.conn.executemany(
                 "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)",
@@ -47,21 +67,62 @@ class PassageStore:
         row = self.conn.execute("SELECT * FROM passages WHERE id = ?", (passage_id,)).fetchone()
         return self._passage(row)
 
-    def passages_from(self, first_id: int) -> list[Passage]:
-        rows = self.conn.execute("SELECT * FROM passages WHERE id >= ? ORDER BY id", (first_id,)).fetchall()
+    def passages_from(self, first_id: int, limit: int | None = None) -> list[Passage]:
+        rows = self.conn.execute(
+            "SELECT * FROM passages WHERE id >= ? ORDER BY id LIMIT ?", (first_id, -1 if limit is None else limit)
+        ).fetchall()
         return [self._passage(r) for r in rows]
 
     def document(self, doc_id: str) -> Document | None:
-        row = self.conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT id, source, title, text, derived FROM documents WHERE id = ?", (doc_id,)
+        ).fetchone()
         if row is None:
             return None
         return Document(id=row[0], source=row[1], title=row[2], text=row[3], derived=bool(row[4]))
 
     def counts(self) -> dict[str, int]:
-        docs = self.conn.execute("SELECT COUNT(*) FROM documents WHERE derived = 0").fetchone()[0]
-        passages = self.conn.execute("SELECT COUNT(*) FROM passages WHERE derived = 0").fetchone()[0]
+        """Documents and passages of the corpus (retired ones left out), and neighbourhood passages."""
+        docs = self.conn.execute("SELECT COUNT(*) FROM documents WHERE derived = 0 AND retired = 0").fetchone()[0]
+        passages = self.conn.execute(f"SELECT COUNT(*) FROM passages WHERE {_LIVE}").fetchone()[0]
         derived = self.conn.execute("SELECT COUNT(*) FROM passages WHERE derived = 1").fetchone()[0]
         return {"documents": docs, "passages": passages, "derived_passages": derived}
+
+    # -- documents that are gone --------------------------------------------------------------------
+    def sources(self) -> dict[str, tuple[str | None, bool]]:
+        """Document id -> (absolute file path or None when not known, retired) of every document read
+        from a file."""
+        rows = self.conn.execute("SELECT id, path, retired FROM documents WHERE derived = 0")
+        return {row[0]: (row[1], bool(row[2])) for row in rows}
+
+    def set_retired(self, doc_ids: Iterable[str], retired: bool) -> None:
+        with self.conn:
+            self.conn.executemany("UPDATE documents SET retired = ? WHERE id = ?", [(int(retired), d) for d in doc_ids])
+
+    def retired(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT id FROM documents WHERE retired = 1")}
+
+    # -- what builds have read ----------------------------------------------------------------------
+    def reads(self) -> dict[int, float]:
+        """Passage id -> best P(D|e) of every live passage a build has read."""
+        rows = self.conn.execute(
+            "SELECT r.passage_id, r.weight FROM reads r JOIN passages p ON p.id = r.passage_id "
+            "JOIN documents d ON d.id = p.doc_id WHERE p.derived = 0 AND d.retired = 0"
+        )
+        return {int(row[0]): float(row[1]) for row in rows}
+
+    def add_reads(self, weights: Mapping[int, float]) -> None:
+        """Remember that these passages were read, keeping the higher weight of each."""
+        with self.conn:
+            self.conn.executemany(
+                "INSERT INTO reads VALUES (?, ?) ON CONFLICT(passage_id) DO UPDATE SET weight = "
+                "MAX(weight, excluded.weight)",
+                list(weights.items()),
+            )
+
+    def forget_reads(self) -> None:
+        with self.conn:
+            self.conn.execute("DELETE FROM reads")
 
     @staticmethod
     def _passage(row: tuple) -> Passage:

@@ -30,6 +30,7 @@ class Retriever:
         self.top_k = top_k
         self.temperature = temperature
         self.active_derived: set[str] = set()  # current neighbourhood documents; older versions are skipped
+        self.retired: set[str] = set()  # documents that are gone (deleted or changed); never retrieved
 
     def retrieve(self, query: str) -> list[Hit]:
         vector = self.embedder.encode([query])[0]
@@ -39,7 +40,7 @@ class Retriever:
             found = []
             for passage_id, score in results:
                 passage = self.store.passage(passage_id)
-                if passage.derived and passage.doc_id not in self.active_derived:
+                if passage.doc_id in self.retired or (passage.derived and passage.doc_id not in self.active_derived):
                     continue
                 found.append((passage, score))
                 if len(found) == self.top_k:
