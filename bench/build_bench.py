@@ -51,7 +51,6 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     overrides = {"model": args.model} if args.model else {}
     settings = Settings.load(EXAMPLE / "kgrag.yaml", **overrides)
-    settings = settings.model_copy(update={"schema_path": REPO / settings.schema_path})
     seeds = (EXAMPLE / "seeds.txt").read_text(encoding="utf-8").split("\n")
     shutil.rmtree(args.out, ignore_errors=True)
     first, first_wall = run(settings, args.out, seeds)

@@ -85,7 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", default="qwen2.5-0.5b")
     parser.add_argument("--train", type=Path, default=TRAIN)
-    parser.add_argument("--schema", type=Path, default=ROOT / "schemas" / "conll04.yaml")
+    parser.add_argument("--schema", type=Path, default=Path("conll04"), help="bundled name or YAML/JSON file")
     parser.add_argument("--steps", type=int, default=4, help="optimizer steps per precision")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--budget", type=float, default=120, help="seconds per precision at most")

@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=6)
     parser.add_argument("--model", default="qwen2.5-0.5b")
     args = parser.parse_args()
-    settings = Settings(model=args.model, schema_path=REPO / "schemas/default.yaml")
+    settings = Settings(model=args.model, schema_path=Path("default"))
     schema = GraphSchema.load(settings.schema_path)
     passages = Chunker().chunk(load_documents([REPO / "examples/curie/docs"]))[: args.passages]
     system = system_prompt(schema, settings.max_triples)

@@ -24,15 +24,15 @@ from rich.table import Table
 
 from kgrag.config import Settings
 from kgrag.evaluation.harness import EvalReport, evaluate_extraction
+from kgrag.schema import bundled_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-SCHEMAS = ROOT / "schemas"
-# dataset -> (dev file under the data folder, schema file names in order of preference)
+# dataset -> (dev file under the data folder, bundled schema names in order of preference)
 DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "conll04": ("conll04/dev.jsonl", ("conll04.yaml",)),
-    "webnlg": ("webnlg/dev.jsonl", ("webnlg.yaml",)),
-    "redocred": ("redocred/dev.jsonl", ("redocred.yaml", "default.yaml")),
+    "conll04": ("conll04/dev.jsonl", ("conll04",)),
+    "webnlg": ("webnlg/dev.jsonl", ("webnlg",)),
+    "redocred": ("redocred/dev.jsonl", ("redocred", "default")),
 }
 TRAIN = {"conll04": "conll04/train.jsonl", "webnlg": "webnlg/train.jsonl"}  # demonstration pools (--demos)
 DOCUMENT_LEVEL = {"redocred"}  # evaluated like build reads documents: cut into passages (eval --chunked)
@@ -42,10 +42,12 @@ logger = logging.getLogger("bench.quality")
 
 
 def schema_for(dataset: str) -> Path:
+    """The first bundled schema named for ``dataset``, as its name (the report then records the name)."""
+    bundled = bundled_schemas()
     for name in DATASETS[dataset][1]:
-        if (SCHEMAS / name).exists():
-            return SCHEMAS / name
-    raise SystemExit(f"no schema for {dataset} in {SCHEMAS}")
+        if name in bundled:
+            return Path(name)
+    raise SystemExit(f"no schema for {dataset} among the bundled ones ({', '.join(bundled)})")
 
 
 def demo_pool(dataset: str, data_dir: Path) -> Path | None:

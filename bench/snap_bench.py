@@ -34,12 +34,12 @@ from kgrag.evaluation.metrics import PRF, Triple, key_function, micro, triple_co
 from kgrag.extract.filters import usable_triples
 from kgrag.extract.spans import match_span
 from kgrag.records import ExtractedTriple
-from kgrag.schema import GraphSchema
+from kgrag.schema import GraphSchema, bundled_schemas
 from kgrag.text import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-SCHEMAS = {"conll04": ROOT / "schemas" / "conll04.yaml", "webnlg": ROOT / "schemas" / "webnlg.yaml"}
+SCHEMAS = {name: bundled_schemas()[name] for name in ("conll04", "webnlg")}
 GOLD_SETS = ("conll04/dev.jsonl", "redocred/dev.jsonl", "webnlg/dev.jsonl")
 
 

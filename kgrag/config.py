@@ -88,7 +88,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KGRAG_", extra="forbid")
 
     # schema
-    schema_path: Path = Field(default=Path("schemas/default.yaml"), description="graph schema YAML/JSON")
+    schema_path: Path = Field(  # resolved when loaded (kgrag.schema.resolve_schema), so a manifest keeps the name
+        default=Path("default"),
+        description="graph schema: a bundled name (kgrag schemas) or a YAML/JSON file",
+    )
     open_relations: bool = Field(default=False, description="allow relation names outside the schema")
 
     # chunking

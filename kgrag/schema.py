@@ -15,6 +15,35 @@ from kgrag.errors import KgragError
 MAX_NAME_CHARS = 80
 TRIPLE_FIELDS = ("head", "head_type", "relation", "tail", "tail_type")
 
+BUNDLED_DIR = Path(__file__).resolve().parent / "schemas"
+DEFAULT_SCHEMA = "default"  # the bundled schema a build uses when none is given
+BUNDLED_SUFFIX = ".yaml"
+
+
+def bundled_schemas() -> dict[str, Path]:
+    """Schemas shipped inside the package (``kgrag/schemas/<name>.yaml``), by name (the file stem)."""
+    if not BUNDLED_DIR.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(BUNDLED_DIR.glob(f"*{BUNDLED_SUFFIX}")) if p.is_file()}
+
+
+def resolve_schema(value: Path | str) -> Path:
+    """The file a schema setting names: an existing file wins; otherwise a bundled schema's name, with or
+    without ``.yaml``; otherwise one KgragError line that names ``value`` and lists the bundled names."""
+    path = Path(value).expanduser()
+    if path.is_file():
+        return path
+    bundled = bundled_schemas()
+    name = str(value).removesuffix(BUNDLED_SUFFIX)
+    if name in bundled:
+        return bundled[name]
+    if path.exists():  # a folder, say: let the reader say why it cannot be read
+        return path
+    known = ", ".join(bundled) or "none"
+    stem = path.name.removesuffix(BUNDLED_SUFFIX)
+    hint = f" (did you mean {stem!r}?)" if stem in bundled else ""
+    raise KgragError(f"unknown schema '{value}': not a file, and the bundled schemas are {known}{hint}")
+
 
 class EntityType(BaseModel, extra="forbid"):
     name: str
@@ -69,8 +98,9 @@ class GraphSchema(BaseModel, extra="forbid"):
 
     @classmethod
     def load(cls, path: Path | str) -> GraphSchema:
-        """Load a schema file; any problem becomes one KgragError naming the file and field."""
-        path = Path(path)
+        """Load a schema file or a bundled schema by name (:func:`resolve_schema`); any problem becomes
+        one KgragError naming the file and field."""
+        path = resolve_schema(path)
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

@@ -1,4 +1,4 @@
-"""Derive ``schemas/redocred.yaml`` from the Re-DocRED dev split.
+"""Derive the bundled ``kgrag/schemas/redocred.yaml`` from the Re-DocRED dev split.
 
 Relation inventory: DocRED's ``rel_info.json`` (96 Wikidata properties, copied below from
 ``guojiapub/PEMSCL`` ``meta/rel_info.json``, the file named in the data folder's README), names
@@ -36,7 +36,7 @@ from kgrag.extract.prompts import answer_json, system_prompt
 from kgrag.schema import GraphSchema
 
 DEFAULT_DEV = Path("../shared/data/redocred/dev.jsonl")
-DEFAULT_OUT = Path("schemas/redocred.yaml")
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "kgrag" / "schemas" / "redocred.yaml"
 MAX_TRIPLES = 6  # kgrag's default max_triples, for the prompt-size estimate
 
 # (name, description, expand)

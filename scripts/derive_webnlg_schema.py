@@ -1,4 +1,4 @@
-"""Derive ``schemas/webnlg.yaml`` from the WebNLG 3.0 training split.
+"""Derive the bundled ``kgrag/schemas/webnlg.yaml`` from the WebNLG 3.0 training split.
 
 Reads the normalised JSON Lines file (``{"id", "text", "triples": [[h, r, t], ...], ...}``), collects
 every relation name exactly as WebNLG spells it (camelCase DBpedia properties), counts how many
@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 DEFAULT_TRAIN = Path("../shared/data/webnlg/train.jsonl")
-DEFAULT_OUT = Path("schemas/webnlg.yaml")
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "kgrag" / "schemas" / "webnlg.yaml"
 
 # (name, description, expand)
 ENTITY_TYPES: list[tuple[str, str, bool]] = [

@@ -9,7 +9,7 @@ from typing import Any
 
 from kgrag.generator.base import Generation
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[1] / "kgrag" / "schemas"
 EMPTY = '{"triples": []}'
 CHARS_PER_TOKEN = 4
 

@@ -12,7 +12,6 @@ from kgrag.generator.registry import get_spec, missing_packages
 from kgrag.index.passage_store import PassageStore
 from kgrag.pipeline import Pipeline
 
-REPO = Path(__file__).resolve().parents[1]
 CORPUS = {
     "marie.txt": "Marie Curie was a Polish physicist and chemist. In 1895 Marie Curie married Pierre Curie, "
     "a French physicist. Marie Curie was born in Warsaw.",
@@ -22,7 +21,7 @@ CORPUS = {
 }
 
 pytestmark = pytest.mark.model
-SETTINGS = Settings(schema_path=REPO / "schemas/default.yaml", model="qwen2.5-0.5b", top_k=3, hops=2, max_entities=4)
+SETTINGS = Settings(model="qwen2.5-0.5b", top_k=3, hops=2, max_entities=4)
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +32,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, text in CORPUS.items():
         (docs / name).write_text(text, encoding="utf-8")
     out = tmp_path_factory.mktemp("build")
-    settings = Settings(
-        schema_path=REPO / "schemas/default.yaml", model="qwen2.5-0.5b", top_k=3, hops=2, max_entities=4
-    )
+    settings = Settings(model="qwen2.5-0.5b", top_k=3, hops=2, max_entities=4)
     report = Pipeline(settings, out, show_progress=False).run([docs], ["Marie Curie"])
     assert report.model_calls > 0
     return out
@@ -62,9 +59,7 @@ def test_expected_triples_with_spans_inside_their_passages(built: Path) -> None:
 
 def test_rerun_is_cached_and_identical(built: Path) -> None:
     before = (built / "graph.json").read_text(encoding="utf-8")
-    settings = Settings(
-        schema_path=REPO / "schemas/default.yaml", model="qwen2.5-0.5b", top_k=3, hops=2, max_entities=4
-    )
+    settings = Settings(model="qwen2.5-0.5b", top_k=3, hops=2, max_entities=4)
     docs = next(p for p in built.parent.iterdir() if p.name.startswith("docs"))
     report = Pipeline(settings, built, show_progress=False).run([docs], ["Marie Curie"])
     assert report.model_calls == 0

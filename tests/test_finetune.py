@@ -28,7 +28,7 @@ from kgrag.schema import GraphSchema
 from tests.fakes import FakeGenerator
 
 REPO = Path(__file__).resolve().parents[1]
-CONLL_SCHEMA = REPO / "schemas" / "conll04.yaml"
+CONLL_SCHEMA = REPO / "kgrag" / "schemas" / "conll04.yaml"
 TRAIN = REPO.parent / "shared" / "data" / "conll04" / "train.jsonl"
 TINY = "smollm2-135m"
 

@@ -20,7 +20,7 @@ from kgrag.records import Entity, Evidence, ResolvedGraph, Triple
 from kgrag.schema import GraphSchema
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMAS = sorted((REPO / "schemas").glob("*.yaml"))
+SCHEMAS = sorted((REPO / "kgrag" / "schemas").glob("*.yaml"))
 
 
 @pytest.mark.parametrize(
@@ -175,7 +175,7 @@ def test_cypher_script_is_parameter_free_and_complete(tmp_path: Path) -> None:
     docs, passages = corpus(2, 2)
     db = write_passages(tmp_path / "passages.sqlite", docs, passages)
     graph = synthetic_graph(10, 15, passages, names=NASTY_NAMES)
-    types = GraphSchema.load(REPO / "schemas" / "default.yaml").entity_type_names
+    types = GraphSchema.load(REPO / "kgrag" / "schemas" / "default.yaml").entity_type_names
     path = export_cypher(to_networkx(graph), tmp_path / "graph.cypher", db, types)
     script = path.read_text(encoding="utf-8")
     statements = list(cypher.split_statements(script))
@@ -217,7 +217,7 @@ def test_neo4j_csv_has_admin_import_headers_and_reads_back(tmp_path: Path) -> No
 
 
 def test_grass_colours_each_entity_type() -> None:
-    schema = GraphSchema.load(REPO / "schemas" / "default.yaml")
+    schema = GraphSchema.load(REPO / "kgrag" / "schemas" / "default.yaml")
     style = grass_style(schema.entity_type_names)
     colours = re.findall(r"node\.(\w+) \{\n  color: (#[0-9A-F]{6});", style)
     by_label = dict(colours)
@@ -228,7 +228,7 @@ def test_grass_colours_each_entity_type() -> None:
 
 
 def test_the_bundled_style_file_matches_the_default_schema() -> None:
-    schema = GraphSchema.load(REPO / "schemas" / "default.yaml")
+    schema = GraphSchema.load(REPO / "kgrag" / "schemas" / "default.yaml")
     assert (REPO / "docs" / "kgrag.grass").read_text(encoding="utf-8") == grass_style(schema.entity_type_names)
 
 
@@ -271,7 +271,7 @@ def test_export_command_writes_the_neo4j_formats(tmp_path: Path) -> None:
     write_passages(tmp_path / "passages.sqlite", docs, passages)
     graph = synthetic_graph(8, 10, passages, names=NASTY_NAMES)
     NetworkXStore(tmp_path / "graph.json").write(graph)
-    schema = GraphSchema.load(REPO / "schemas" / "default.yaml")
+    schema = GraphSchema.load(REPO / "kgrag" / "schemas" / "default.yaml")
     (tmp_path / "schema.json").write_text(schema.model_dump_json(), encoding="utf-8")
     runner = CliRunner()
     result = runner.invoke(app, ["export", str(tmp_path), "--format", "cypher"])

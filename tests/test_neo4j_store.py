@@ -39,7 +39,7 @@ def build(tmp_path: Path) -> tuple[Path, ResolvedGraph]:
     write_passages(tmp_path / "passages.sqlite", docs, passages)
     graph = synthetic_graph(30, 60, passages, names=NASTY_NAMES)
     NetworkXStore(tmp_path / "graph.json").write(graph)
-    schema = Path(__file__).resolve().parents[1] / "schemas" / "default.yaml"
+    schema = Path(__file__).resolve().parents[1] / "kgrag" / "schemas" / "default.yaml"
     (tmp_path / "schema.json").write_text(GraphSchema.load(schema).model_dump_json(), encoding="utf-8")
     return tmp_path, graph
 

@@ -484,6 +484,25 @@ def test_api_export(built: tuple[Path, BuildReport], tmp_path: Path) -> None:
         kg.export("xml")
 
 
+def test_a_build_from_another_folder_uses_the_bundled_default_schema(
+    corpus: Path, tmp_path: Path, embedder: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No schema given and a working folder with nothing in it: the schema ships inside the package."""
+    monkeypatch.delenv("KGRAG_SCHEMA_PATH", raising=False)
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    out = tmp_path / "out"
+    plain = Settings(chunk_sentences=1, chunk_overlap=0, top_k=2, hops=1, max_entities=1, n_threads=1)
+    Pipeline(plain, out, backend=FakeGenerator(OUTPUTS), embedder=embedder, show_progress=False).run(
+        [corpus], ["Marie Curie"]
+    )
+    assert json.loads((out / "schema.json").read_text(encoding="utf-8"))["name"] == "default"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["settings"]["schema_path"] == "default" and manifest["schema"]["name"] == "default"
+    assert list(cwd.iterdir()) == []
+
+
 def test_api_open_a_non_build_dir(tmp_path: Path) -> None:
     with pytest.raises(KgragError, match="no built graph"):
         KnowledgeGraph.open(tmp_path)

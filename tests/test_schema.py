@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 from fakes import SCHEMAS
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from kgrag.cli import app
+from kgrag.config import Settings
 from kgrag.errors import KgragError
-from kgrag.schema import GraphSchema
+from kgrag.schema import BUNDLED_DIR, DEFAULT_SCHEMA, GraphSchema, bundled_schemas, resolve_schema
 
 
 def triple_items(schema: GraphSchema, max_triples: int = 4, open_relations: bool = False) -> list[dict[str, Any]]:
@@ -176,9 +179,11 @@ def test_bad_schema_files_raise_one_clear_error(tmp_path: Path, name: str, text:
 
 def test_missing_and_undecodable_schema_files(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
-    with pytest.raises(KgragError, match="cannot read schema") as info:
+    with pytest.raises(KgragError, match=r"unknown schema .*: not a file") as info:
         GraphSchema.load(missing)
     assert str(missing) in str(info.value)
+    with pytest.raises(KgragError, match="cannot read schema"):
+        GraphSchema.load(tmp_path)  # a folder
     latin1 = tmp_path / "latin1.yaml"
     latin1.write_bytes("entity_types: [Personne, Société]\n".encode("latin-1"))
     with pytest.raises(KgragError, match="cannot read schema"):
@@ -195,3 +200,81 @@ def test_violation() -> None:
     assert tail is not None and "tail" in tail and "Location" in tail and "Date" in tail
     assert schema.violation("Substance", "part_of", "Work") is None  # no domain/range: anything goes
     assert schema.violation("Person", "not_a_relation", "Person") is None  # open relations are not judged here
+
+
+# -- bundled schemas: names, files and the resolver ------------------------------------------------------
+
+BUNDLED = ("conll04", "default", "redocred", "webnlg")
+
+
+def test_bundled_schemas_live_in_the_package() -> None:
+    bundled = bundled_schemas()
+    assert tuple(bundled) == BUNDLED
+    for name, path in bundled.items():
+        assert path.parent == BUNDLED_DIR and path.name == f"{name}.yaml"
+        assert path == SCHEMAS / f"{name}.yaml"
+    assert DEFAULT_SCHEMA in bundled
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_names_resolve_from_any_folder(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing here: the name alone must find the packaged file
+    assert resolve_schema(name) == BUNDLED_DIR / f"{name}.yaml"
+    assert resolve_schema(Path(name)) == BUNDLED_DIR / f"{name}.yaml"
+    assert resolve_schema(f"{name}.yaml") == BUNDLED_DIR / f"{name}.yaml"
+    assert GraphSchema.load(name).name == name
+    assert GraphSchema.load(f"{name}.yaml").name == name
+
+
+def test_an_existing_file_wins_over_a_bundled_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "conll04.yaml", "name: mine\nentity_types: [Thing]\n")
+    write(tmp_path, "default", "name: bare\nentity_types: [Thing]\n")
+    assert resolve_schema("conll04.yaml") == Path("conll04.yaml")
+    assert GraphSchema.load("conll04.yaml").name == "mine"
+    assert GraphSchema.load(tmp_path / "conll04.yaml").name == "mine"
+    assert GraphSchema.load("default").name == "bare"
+    assert GraphSchema.load("conll04").name == "conll04"  # no file of that name: the bundled one
+
+
+@pytest.mark.parametrize("value", ["foo", "foo.yaml", "conll04.json", "schemas/nope.yaml"])
+def test_an_unknown_schema_is_one_line_naming_it_and_the_bundled_ones(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(KgragError) as info:
+        GraphSchema.load(value)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"unknown schema {value!r}: not a file" in message
+    assert "the bundled schemas are conll04, default, redocred, webnlg" in message
+
+
+def test_an_old_repository_path_is_pointed_at_the_bundled_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # schemas/ used to sit at the repository root; a config may still say so
+    with pytest.raises(KgragError, match=r"did you mean 'conll04'\?"):
+        GraphSchema.load("schemas/conll04.yaml")
+
+
+def test_settings_default_to_the_bundled_default_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KGRAG_SCHEMA_PATH", raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(n_threads=1)
+    assert settings.schema_path == Path(DEFAULT_SCHEMA)
+    assert settings.model_dump(mode="json")["schema_path"] == "default"  # what a manifest records
+    assert GraphSchema.load(settings.schema_path).name == "default"
+    config = write(tmp_path, "kgrag.yaml", "schema_path: conll04\n")
+    assert GraphSchema.load(Settings.load(config, n_threads=1).schema_path).name == "conll04"
+    own = write(tmp_path, "own.yaml", "name: own\nentity_types: [Thing]\n")
+    config = write(tmp_path, "kgrag.yaml", f"schema_path: {own}\n")
+    assert GraphSchema.load(Settings.load(config, n_threads=1).schema_path).name == "own"
+
+
+def test_cli_schemas_lists_the_bundled_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["schemas"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    for name in BUNDLED:
+        assert name in result.output
+    assert "Peop, Org, Loc, Other" in result.output  # conll04's entity types
+    assert str(BUNDLED_DIR) in result.output

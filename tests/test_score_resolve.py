@@ -14,7 +14,7 @@ from kgrag.records import Evidence, ExtractedTriple, Extraction, Passage, Triple
 from kgrag.schema import GraphSchema
 from kgrag.text import is_alias, normalize
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[1] / "kgrag" / "schemas"
 
 # -- softmax --------------------------------------------------------------------------------------
 

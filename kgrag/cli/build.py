@@ -31,7 +31,10 @@ def build(
     out: Annotated[Path, typer.Option("--out", "-o", help="build directory")] = Path("build/kg"),
     seeds: Annotated[list[str], typer.Option("--seeds", "-s", help="seed entity (repeatable)")] = [],  # noqa: B006
     seeds_file: Annotated[Optional[Path], typer.Option(help="file with one seed entity per line")] = None,
-    schema: Annotated[Optional[Path], typer.Option(help="graph schema YAML/JSON")] = None,
+    schema: Annotated[
+        Optional[Path],
+        typer.Option(metavar="NAME|FILE", help="graph schema: bundled name (kgrag schemas) or YAML/JSON file"),
+    ] = None,
     config: Annotated[Optional[Path], typer.Option(help="settings YAML (CLI options override it)")] = None,
     hops: Annotated[Optional[int], typer.Option(help="expansion rounds")] = None,
     max_entities: Annotated[Optional[int], typer.Option(help="most entities expanded")] = None,

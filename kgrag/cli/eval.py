@@ -30,7 +30,12 @@ class Task(StrEnum):
 
 def eval_command(
     data: Annotated[Path, typer.Argument(help="benchmark JSONL, one {id, text, triples} object per line")],
-    schema: Annotated[Optional[Path], typer.Option(help="graph schema YAML/JSON (e.g. schemas/conll04.yaml)")] = None,
+    schema: Annotated[
+        Optional[Path],
+        typer.Option(
+            metavar="NAME|FILE", help="graph schema: bundled name (kgrag schemas, e.g. conll04) or YAML/JSON file"
+        ),
+    ] = None,
     model: ModelOption = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N examples (triple sets for verbalise)")] = None,
     sample: Annotated[

@@ -15,7 +15,12 @@ from kgrag.errors import KgragError
 
 def finetune_command(
     train: Annotated[Optional[Path], typer.Option(help="training JSONL ({id, text, triples[, entities]})")] = None,
-    schema: Annotated[Optional[Path], typer.Option(help="graph schema the adapter learns (e.g. conll04.yaml)")] = None,
+    schema: Annotated[
+        Optional[Path],
+        typer.Option(
+            metavar="NAME|FILE", help="graph schema the adapter learns: bundled name (kgrag schemas) or YAML/JSON file"
+        ),
+    ] = None,
     base: Annotated[Optional[str], typer.Option(help="base model: bundled name or .gguf path")] = None,
     out: Annotated[Optional[Path], typer.Option(help="output folder for the adapter (use it as --model)")] = None,
     epochs: Annotated[Optional[float], typer.Option(help="passes over the training split")] = None,

@@ -17,7 +17,9 @@ class FinetuneSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     train: Path = Field(description="JSONL of {text, triples[, entities]} training examples")
-    schema_path: Path = Field(description="graph schema the adapter is trained for")
+    schema_path: Path = Field(
+        description="graph schema the adapter is trained for: a bundled name (kgrag schemas) or a YAML/JSON file"
+    )
     base: str = Field(default="qwen2.5-0.5b", description="bundled model name or path to a .gguf")
     out: Path = Field(description="output folder for the adapter, logs and checkpoints")
     limit: int | None = Field(default=None, ge=1, description="use only the first N training examples")
