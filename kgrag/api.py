@@ -50,11 +50,17 @@ class KnowledgeGraph:
         out: Path | str,
         settings: Settings | None = None,
         push: bool = False,
+        *,
+        seeds_only: bool = False,
+        reset: bool = False,
+        reextract: bool = False,
         **overrides: Any,
     ) -> KnowledgeGraph:
-        """Build (or resume) a graph from documents and seed entities, refresh its GraphML export and
-        open it. With ``push`` the graph is also written to Neo4j (``NEO4J_*`` settings) as it grows;
-        the connection is checked before any work starts."""
+        """Build a graph from documents and seed entities into ``out``, adding to what it holds, and
+        open it (``seeds`` may be empty to expand the remembered ones again). ``seeds_only``,
+        ``reset`` and ``reextract`` are :meth:`kgrag.pipeline.Pipeline.run`'s. With ``push`` the graph
+        is also written to Neo4j (``NEO4J_*`` settings) as it grows; the connection is checked before
+        any work starts."""
         from kgrag.neo4j.store import neo4j_store_from_env
         from kgrag.pipeline import Pipeline
 
@@ -62,13 +68,13 @@ class KnowledgeGraph:
         settings = settings.model_copy(update=overrides) if settings else Settings.load(**overrides)
         stores = [neo4j_store_from_env(out)] if push else []
         try:
-            Pipeline(settings, out, stores=stores).run([Path(p) for p in inputs], seeds)
+            Pipeline(settings, out, stores=stores).run(
+                [Path(p) for p in inputs], seeds, seeds_only=seeds_only, reset=reset, reextract=reextract
+            )
         finally:
             for store in stores:
                 store.close()
-        kg = cls.open(out)
-        kg.export("graphml")
-        return kg
+        return cls.open(out)
 
     # -- reading ----------------------------------------------------------------------------------
     @property
@@ -173,13 +179,14 @@ class KnowledgeGraph:
         them); idempotent. Returns the database's counts afterwards."""
         from kgrag.neo4j.store import neo4j_store_from_env
 
-        store = neo4j_store_from_env(self.dir.root, env_file, uri=uri, database=database, username=username)
-        try:
-            store.batch_size = batch_size
-            store.write(from_networkx(self.graph))
-            return store.counts()
-        finally:
-            store.close()
+        with self.dir.lock("push"):  # a build in progress would change the graph under the push
+            store = neo4j_store_from_env(self.dir.root, env_file, uri=uri, database=database, username=username)
+            try:
+                store.batch_size = batch_size
+                store.write(from_networkx(NetworkXStore.load(self.dir.graph)))
+                return store.counts()
+            finally:
+                store.close()
 
     def write_browser_style(self, path: Path | str | None = None) -> Path | None:
         """A Neo4j Browser style (``neo4j.grass`` in the build directory unless ``path``) colouring the

@@ -41,6 +41,7 @@ from kgrag.extract.factory import keep_threshold, make_extractor
 from kgrag.extract.filters import usable_triples
 from kgrag.generator.base import GeneratorBackend
 from kgrag.generator.ref import ModelRef
+from kgrag.graph.export import export_graphml
 from kgrag.graph.networkx_store import NetworkXStore
 from kgrag.graph.resolve import Resolver
 from kgrag.graph.score import score_triples
@@ -320,14 +321,15 @@ class Pipeline:
                 if not frontier or state.budget_spent(self.settings.max_passages):
                     break
             graph = self.full_graph(state, prior, passages, extractor)
-            self.write(graph, [NetworkXStore(self.dir.graph), *self.extra_stores])
+            self.write(graph, self.extra_stores)
+            self.write_graph(graph)
             graph_info = self._graph_info(graph, complete=True)
         except KeyboardInterrupt:
             report.status = "interrupted"
             passages.add_reads(state.source_weights())
             if not graph_info.get("complete"):  # no complete graph to keep: show what is finished
                 graph = self.full_graph(state, passages.reads(), passages, extractor, cached_only=True)
-                self.write(graph, [NetworkXStore(self.dir.graph)])
+                self.write_graph(graph)
                 graph_info = self._graph_info(graph, complete=False)
             raise
         except BaseException:
@@ -447,6 +449,12 @@ class Pipeline:
     def write(graph: ResolvedGraph, stores: Sequence[GraphStore]) -> None:
         for store in stores:
             store.write(graph)
+
+    def write_graph(self, graph: ResolvedGraph) -> None:
+        """graph.json (the source of truth) and its GraphML export, each replaced atomically."""
+        store = NetworkXStore(self.dir.graph)
+        store.write(graph)
+        export_graphml(store.graph, self.dir.graphml)
 
     def next_frontier(self, state: _BuildState) -> list[str]:
         """Entities not yet expanded, strongest first, within the --max-entities budget (chosen from

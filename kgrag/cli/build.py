@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from kgrag.cli.common import console, friendly_errors, setup_logging
+from kgrag.cli.common import console, err, friendly_errors, setup_logging
 from kgrag.cli.options import ContinueThreshold, MinTripleProb, ModelOption
 from kgrag.errors import KgragError
 
@@ -29,7 +29,9 @@ def _read_seeds(seeds: list[str], seeds_file: Path | None) -> list[str]:
 def build(
     inputs: Annotated[list[Path], typer.Argument(help="document files or folders")],
     out: Annotated[Path, typer.Option("--out", "-o", help="build directory")] = Path("build/kg"),
-    seeds: Annotated[list[str], typer.Option("--seeds", "-s", help="seed entity (repeatable)")] = [],  # noqa: B006
+    seeds: Annotated[
+        list[str], typer.Option("--seeds", "-s", help="seed entity (repeatable; none: the build's remembered seeds)")
+    ] = [],  # noqa: B006
     seeds_file: Annotated[Optional[Path], typer.Option(help="file with one seed entity per line")] = None,
     schema: Annotated[
         Optional[Path],
@@ -38,6 +40,7 @@ def build(
     config: Annotated[Optional[Path], typer.Option(help="settings YAML (CLI options override it)")] = None,
     hops: Annotated[Optional[int], typer.Option(help="expansion rounds")] = None,
     max_entities: Annotated[Optional[int], typer.Option(help="most entities expanded")] = None,
+    max_passages: Annotated[Optional[int], typer.Option(min=1, help="most passages read with the model")] = None,
     model: ModelOption = None,
     top_k: Annotated[Optional[int], typer.Option(help="passages retrieved per entity")] = None,
     threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
@@ -45,9 +48,24 @@ def build(
     continue_threshold: ContinueThreshold = None,
     min_triple_prob: MinTripleProb = None,
     push: Annotated[bool, typer.Option("--push", help="also write to Neo4j as it builds")] = False,
+    seeds_only: Annotated[
+        bool, typer.Option("--seeds-only", help="forget earlier builds' seeds and passages: the graph of these seeds")
+    ] = False,
+    reset: Annotated[
+        bool,
+        typer.Option("--reset", help="start the build over from these inputs (may change --model or --schema)"),
+    ] = False,
+    reextract: Annotated[
+        bool, typer.Option("--reextract", help="keep the build, read its passages again with a new model or schema")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Build (or resume) a knowledge graph from documents and seed entities."""
+    """Build a knowledge graph from documents and seed entities, adding to what OUT already holds.
+
+    Later builds add seeds, documents and hops; a fact goes only when its documents change (or --seeds-only, --reset).
+
+    An interrupted build resumes when the same command is run again.
+    """
     from kgrag.api import KnowledgeGraph
     from kgrag.config import Settings
 
@@ -57,6 +75,7 @@ def build(
         schema_path=schema,
         hops=hops,
         max_entities=max_entities,
+        max_passages=max_passages,
         model=model,
         top_k=top_k,
         n_threads=threads,
@@ -64,7 +83,16 @@ def build(
         continue_threshold=continue_threshold,
         min_triple_prob=min_triple_prob,
     )
-    kg = KnowledgeGraph.build(inputs, _read_seeds(seeds, seeds_file), out, settings=settings, push=push)
+    kg = KnowledgeGraph.build(
+        inputs,
+        _read_seeds(seeds, seeds_file),
+        out,
+        settings=settings,
+        push=push,
+        seeds_only=seeds_only,
+        reset=reset,
+        reextract=reextract,
+    )
     report = kg.report
     table = Table(title=f"built {out}", show_header=False)
     for label, value in [
@@ -78,6 +106,11 @@ def build(
     ]:
         table.add_row(label, value)
     console.print(table)
+    if report.seeds_not_found:
+        names = ", ".join(repr(s) for s in report.seeds_not_found)
+        err.print(f"[yellow]warning:[/yellow] no passage retrieved for {names} mentions it", soft_wrap=True)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
 
 
 @friendly_errors

@@ -82,12 +82,16 @@ class ModelRef(BaseModel):
         figure of a bundled model, else scaled from the 1.5B's by file size."""
         if self.kind == "adapter":
             return self.base.seconds_per_passage
-        if self.kind == "bundled":
-            return REGISTRY[self.value].seconds_per_passage
         reference = REGISTRY["qwen2.5-1.5b"]
-        path = Path(self.value).expanduser()
-        size = path.stat().st_size if path.is_file() else reference.size_bytes
-        return reference.seconds_per_passage * size / reference.size_bytes
+        if self.kind == "bundled":
+            spec = REGISTRY[self.value]
+            size = spec.size_bytes
+            if spec.seconds_per_passage is not None:
+                return spec.seconds_per_passage
+        else:
+            path = Path(self.value).expanduser()
+            size = path.stat().st_size if path.is_file() else reference.size_bytes
+        return (reference.seconds_per_passage or 10.0) * size / reference.size_bytes
 
     def check(self) -> None:
         """Fail fast, before anything loads: an unknown name or a missing file is one line listing

@@ -51,8 +51,10 @@ class ModelSpec(BaseModel):
     file_name: str = Field(description="name of the assembled .gguf in the cache")
     sha256: str = Field(description="SHA-256 (lower-case hex) of the assembled file")
     size_bytes: int = Field(description="size of the assembled file (exact where known, else approximate)")
-    seconds_per_passage: float = Field(
-        description="model time per extracted passage on this project's 2-core machine (build estimates)"
+    seconds_per_passage: float | None = Field(
+        default=None,
+        description="model time per extracted passage on this project's 2-core machine (build estimates); "
+        "unset: scaled from the default model's by file size",
     )
     part_pattern: str = Field(
         default="data/part*.bin",
