@@ -16,6 +16,9 @@ class Document(BaseModel):
     title: str
     text: str
     derived: bool = False  # True for documents written from the graph itself
+    # the Python codec the file's bytes were decoded with ("utf-8", "cp1252", "iso8859-1", ...); PDFs and
+    # documents verbalised from the graph are not decoded from bytes and keep "utf-8"
+    encoding: str = "utf-8"
 
 
 class Passage(BaseModel):
