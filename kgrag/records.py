@@ -5,6 +5,8 @@ Every stage takes and returns these pydantic models; no stage reaches into anoth
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -114,6 +116,23 @@ class Entity(BaseModel):
     type: str
     aliases: list[str] = Field(default_factory=list)
     facts: list[Fact] = Field(default_factory=list)
+
+
+class NameMatch(BaseModel):
+    """How a name matched entities of a graph (``KnowledgeGraph.match``).
+
+    ``how`` is ``exact`` when the first entity's own name matched (up to case, accents, punctuation
+    and articles), ``alias`` when one of its recorded aliases did, or its name with middle words left
+    out or added, and ``closest`` when nothing matched and the nearest spelling was taken instead."""
+
+    query: str
+    keys: list[str]  # best connected first; never empty
+    how: Literal["exact", "alias", "closest"]
+
+    @property
+    def key(self) -> str:
+        """The entity ``lookup`` shows."""
+        return self.keys[0]
 
 
 class ResolvedGraph(BaseModel):

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from kgrag.cli.common import console, friendly_errors, setup_logging
+from kgrag.cli.common import console, err, friendly_errors, setup_logging
 from kgrag.cli.options import ContinueThreshold, MinTripleProb, ModelOption
 from kgrag.errors import KgragError
 
@@ -88,24 +90,31 @@ def lookup(
     from kgrag.api import KnowledgeGraph
 
     kg = KnowledgeGraph.open(build_dir)
-    entity = kg.lookup(name)
-    if entity is None:
-        raise KgragError(f"no entity matching {name!r} in {build_dir}")
+    found = kg.match(name)
+    if found is None:
+        suggestions = kg.suggest(name)
+        hint = f"; did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        raise KgragError(f"no entity matching {name!r} in {build_dir}{hint}")
+    entity = kg.entity(found.key)
+    if found.how == "closest":  # on stderr, so --json stays pure JSON
+        err.print(f"showing {entity.name} (closest match to {name!r})", markup=False, highlight=False, soft_wrap=True)
+    elif found.how == "alias":
+        err.print(f"{name!r} is an alias of {entity.name}", markup=False, highlight=False, soft_wrap=True)
     if json_out:
         sys.stdout.write(entity.model_dump_json(indent=1) + "\n")
         return
     aliases = f"  aka {', '.join(entity.aliases)}" if entity.aliases else ""
-    console.print(f"[bold]{entity.name}[/bold] ({entity.type}){aliases}", highlight=False)
+    console.print(f"[bold]{escape(entity.name)}[/bold] ({escape(entity.type)}){escape(aliases)}", highlight=False)
     table = Table("relation", "entity", "conf.", "evidence")
     for fact in entity.facts[:limit]:
         arrow = f"{fact.relation} →" if fact.direction == "out" else f"← {fact.relation}"
         source, text = kg.evidence_text(fact.sources[0]) if fact.sources else ("", "")
         mark = " (derived)" if fact.derived else ""
-        table.add_row(
-            arrow,
-            f"{fact.target} ({fact.target_type})",
+        table.add_row(  # Text cells: names and evidence such as "[citation needed]" are not markup
+            Text(arrow),
+            Text(f"{fact.target} ({fact.target_type})"),
             f"{fact.confidence:.2f}{mark}",
-            f"{Path(source).name}: “{' '.join(text.split())[:160]}”",
+            Text(f"{Path(source).name}: “{' '.join(text.split())[:160]}”"),
         )
     console.print(table)
 
