@@ -12,7 +12,14 @@ from rich.table import Table
 from rich.text import Text
 
 from kgrag.cli.common import console, err, friendly_errors, setup_logging
-from kgrag.cli.options import ContinueThreshold, MinTripleProb, ModelOption
+from kgrag.cli.options import (
+    ContinueThreshold,
+    MinTripleProb,
+    ModelOption,
+    SchemaOption,
+    ThreadsOption,
+    setting_default,
+)
 from kgrag.errors import KgragError
 
 
@@ -33,20 +40,29 @@ def build(
     out: Annotated[Path, typer.Option("--out", "-o", help="build directory")] = Path("build/kg"),
     seeds: Annotated[list[str], typer.Option("--seeds", "-s", help="seed entity (repeatable)")] = [],  # noqa: B006
     seeds_file: Annotated[Optional[Path], typer.Option(help="file with one seed entity per line")] = None,
-    schema: Annotated[Optional[Path], typer.Option(help="graph schema YAML/JSON")] = None,
+    schema: SchemaOption = None,
     config: Annotated[Optional[Path], typer.Option(help="settings YAML (CLI options override it)")] = None,
-    hops: Annotated[Optional[int], typer.Option(help="expansion rounds")] = None,
-    max_entities: Annotated[Optional[int], typer.Option(help="most entities expanded")] = None,
+    hops: Annotated[Optional[int], typer.Option(help="expansion rounds", show_default=setting_default("hops"))] = None,
+    max_entities: Annotated[
+        Optional[int], typer.Option(help="most entities expanded", show_default=setting_default("max_entities"))
+    ] = None,
     model: ModelOption = None,
-    top_k: Annotated[Optional[int], typer.Option(help="passages retrieved per entity")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
-    open_relations: Annotated[Optional[bool], typer.Option(help="allow relations outside the schema")] = None,
+    top_k: Annotated[
+        Optional[int], typer.Option(help="passages retrieved per entity", show_default=setting_default("top_k"))
+    ] = None,
+    threads: ThreadsOption = None,
+    open_relations: Annotated[
+        Optional[bool],
+        typer.Option(help="allow relations outside the schema", show_default=setting_default("open_relations")),
+    ] = None,
     continue_threshold: ContinueThreshold = None,
     min_triple_prob: MinTripleProb = None,
     push: Annotated[bool, typer.Option("--push", help="also write to Neo4j as it builds")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Build (or resume) a knowledge graph from documents and seed entities."""
+    """Build (or resume) a knowledge graph from documents and seed entities.
+
+    Defaults in parentheses are the settings' own: a --config YAML or KGRAG_* variables replace them."""
     from kgrag.api import KnowledgeGraph
     from kgrag.config import Settings
 
