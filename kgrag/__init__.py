@@ -32,4 +32,10 @@ def __getattr__(name: str) -> Any:
         from kgrag.errors import KgragError
 
         return KgragError
-    raise AttributeError(name)
+    raise AttributeError(f"module 'kgrag' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names (imported or not yet) and the module's own dunders, so ``dir(kgrag)`` and
+    tab completion offer the API rather than nothing of it."""
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

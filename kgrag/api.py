@@ -21,9 +21,26 @@ from kgrag.index.passage_store import PassageStore
 from kgrag.neo4j.browser_style import write_grass
 from kgrag.neo4j.cypher import BATCH_SIZE
 from kgrag.neo4j.export import export_cypher, export_neo4j_csv
-from kgrag.records import BuildReport, Entity, Evidence, Fact
+from kgrag.records import BuildReport, Entity, Evidence, Fact, NameMatch
 from kgrag.schema import GraphSchema
 from kgrag.text import is_alias, normalize
+
+CLOSEST_CUTOFF = 0.85  # difflib ratio a misspelt name needs for lookup to show the entity anyway
+SUGGEST_CUTOFF = 0.7  # ... and for suggest to offer it (difflib's own 0.6 offers "Paris" for "Marie")
+
+
+def _similarity(matcher: difflib.SequenceMatcher[str], name: str) -> float:
+    """difflib's ratio of the wanted name (``matcher``'s second sequence) to ``name`` or to its best run
+    of as many words as the wanted name has; 0.0 under :data:`SUGGEST_CUTOFF`. Both are normalized."""
+    words, width = name.split(), len(matcher.b.split())
+    runs = [" ".join(words[i : i + width]) for i in range(len(words) - width + 1)] if width < len(words) else []
+    best = 0.0
+    for candidate in [name, *runs]:
+        matcher.set_seq1(candidate)
+        # the cheap upper bounds first, as difflib.get_close_matches does
+        if matcher.real_quick_ratio() >= SUGGEST_CUTOFF and matcher.quick_ratio() >= SUGGEST_CUTOFF:
+            best = max(best, matcher.ratio())
+    return best if best >= SUGGEST_CUTOFF else 0.0
 
 
 class KnowledgeGraph:
@@ -97,22 +114,65 @@ class KnowledgeGraph:
     def entities(self) -> list[Entity]:
         return [self._entity(key) for key in sorted(self.graph.nodes)]
 
-    def find(self, name: str) -> list[str]:
-        """Keys of entities whose name or alias matches ``name`` (case, punctuation, articles,
-        left-out middle names); the closest spelling when nothing matches exactly."""
+    def match(self, name: str) -> NameMatch | None:
+        """The entities ``name`` matches and how: its normalized form (case, accents, punctuation and
+        articles aside) equal to a name or alias; else a name with middle words left out or added
+        ("Marie Curie" / "Marie Skłodowska Curie"); else the closest spelling (difflib ratio 0.85 or
+        more). None when nothing matches; :meth:`suggest` then offers names."""
         wanted = normalize(name)
+        how = "exact"
         keys = list(self._names.get(wanted, []))
         if not keys:
+            how = "alias"
             keys = [k for n, ks in self._names.items() if is_alias(wanted, n) or is_alias(n, wanted) for k in ks]
         if not keys:
-            close = difflib.get_close_matches(wanted, list(self._names), n=1, cutoff=0.85)
+            how = "closest"
+            close = difflib.get_close_matches(wanted, list(self._names), n=1, cutoff=CLOSEST_CUTOFF)
             keys = self._names[close[0]] if close else []
-        return sorted(set(keys), key=lambda k: (-self.graph.degree(k), k))
+        if not keys:
+            return None
+        keys = sorted(set(keys), key=lambda k: (-self.graph.degree(k), k))
+        if how == "exact" and normalize(self.graph.nodes[keys[0]]["name"]) != wanted:
+            how = "alias"  # the name is one of the entity's recorded aliases
+        return NameMatch(query=name, keys=keys, how=how)
+
+    def find(self, name: str) -> list[str]:
+        """Keys of the entities :meth:`match` finds for ``name``, best connected first; [] for none."""
+        found = self.match(name)
+        return found.keys if found else []
 
     def lookup(self, name: str) -> Entity | None:
-        """The best-connected entity matching ``name``, with its facts (strongest first)."""
-        keys = self.find(name)
-        return self._entity(keys[0]) if keys else None
+        """The best-connected entity matching ``name``, with its facts (strongest first); None for none.
+        :meth:`match` says whether it matched by name, by alias or as the closest spelling."""
+        found = self.match(name)
+        return self._entity(found.key) if found else None
+
+    def entity(self, key: str) -> Entity:
+        """The entity with this key (as :meth:`match` returns them), with its facts (strongest first)."""
+        if key not in self.graph:
+            raise KgragError(f"no entity with key {key!r} in {self.dir.root}")
+        return self._entity(key)
+
+    def suggest(self, name: str, n: int = 5) -> list[str]:
+        """Up to ``n`` entity names spelled like ``name``, closest first (best connected first among
+        equals): the difflib ratio of the normalized ``name`` to each normalized name or alias, or to
+        as many of its consecutive words (so "Curie" offers "Marie Curie"), 0.7 or more. Names are
+        canonical, whichever of an entity's names was close, and each comes once."""
+        wanted = normalize(name)
+        if not wanted:
+            return []
+        matcher = difflib.SequenceMatcher(b=wanted)  # difflib indexes the second sequence once
+        scored: list[tuple[float, str]] = []
+        for normalized, keys in self._names.items():
+            score = _similarity(matcher, normalized)
+            scored += [(score, key) for key in keys] if score else []
+        scored.sort(key=lambda sk: (-sk[0], -self.graph.degree(sk[1]), sk[1]))
+        suggestions: list[str] = []
+        for _, key in scored:
+            canonical = self.graph.nodes[key]["name"]
+            if canonical not in suggestions:
+                suggestions.append(canonical)
+        return suggestions[:n]
 
     def _entity(self, key: str) -> Entity:
         data = self.graph.nodes[key]

@@ -5,6 +5,8 @@ Every stage takes and returns these pydantic models; no stage reaches into anoth
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -16,6 +18,9 @@ class Document(BaseModel):
     title: str
     text: str
     derived: bool = False  # True for documents written from the graph itself
+    # the Python codec the file's bytes were decoded with ("utf-8", "cp1252", "iso8859-1", ...); PDFs and
+    # documents verbalised from the graph are not decoded from bytes and keep "utf-8"
+    encoding: str = "utf-8"
 
 
 class Passage(BaseModel):
@@ -111,6 +116,23 @@ class Entity(BaseModel):
     type: str
     aliases: list[str] = Field(default_factory=list)
     facts: list[Fact] = Field(default_factory=list)
+
+
+class NameMatch(BaseModel):
+    """How a name matched entities of a graph (``KnowledgeGraph.match``).
+
+    ``how`` is ``exact`` when the first entity's own name matched (up to case, accents, punctuation
+    and articles), ``alias`` when one of its recorded aliases did, or its name with middle words left
+    out or added, and ``closest`` when nothing matched and the nearest spelling was taken instead."""
+
+    query: str
+    keys: list[str]  # best connected first; never empty
+    how: Literal["exact", "alias", "closest"]
+
+    @property
+    def key(self) -> str:
+        """The entity ``lookup`` shows."""
+        return self.keys[0]
 
 
 class ResolvedGraph(BaseModel):

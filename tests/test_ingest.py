@@ -154,7 +154,7 @@ def test_corrupt_pdf_is_skipped_with_warning(tmp_path: Path, caplog: pytest.LogC
         ("empty.txt", b"", "empty"),
         ("blank.md", b"  \n\t\n ", "empty"),
         ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
-        ("latin1.txt", "Caf\u00e9 au lait".encode("latin-1"), "UTF-8"),
+        ("noise.txt", bytes(range(1, 256)) * 3, "not UTF-8 (bad byte at offset 127) and no other text encoding fits"),
         ("data.csv", b"a,b\n1,2\n", "unsupported"),
         ("noext", b"some text", "unsupported"),
     ],
@@ -195,6 +195,68 @@ def test_utf8_bom_is_dropped(tmp_path: Path) -> None:
     path = tmp_path / "bom.txt"
     path.write_bytes("\ufeffBohr model.\r\nSecond line.".encode())
     assert load_documents([path])[0].text == "Bohr model.\nSecond line."
+
+
+def test_utf8_reports_utf8(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = write(tmp_path / "utf8.txt", "Le café – c’est naïve.")
+    with caplog.at_level(logging.INFO):
+        [doc] = load_documents([path])
+    assert doc.text == "Le café – c’est naïve." and doc.encoding == "utf-8"
+    assert not [r for r in caplog.records if r.getMessage().startswith("read ")]
+
+
+def test_cp1252_file_is_read(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # charset-normalizer alone ranks cp1250 first here, which would read "naïve" as "naďve"
+    path = tmp_path / "cp1252.txt"
+    path.write_bytes("Le café – c’est naïve.\r\nL’été à Paris coûte 5 €.".encode("cp1252"))
+    with caplog.at_level(logging.INFO):
+        [doc] = load_documents([path])
+    assert doc.text == "Le café – c’est naïve.\nL’été à Paris coûte 5 €."
+    assert doc.encoding == "cp1252"
+    assert doc.id == hashlib.sha256(doc.text.encode()).hexdigest()[:16]
+    assert f"read {path} as cp1252" in [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Zoë Brontë lives in São Paulo. Müller paid £5 for the smørrebrød at the Ærø café.",
+        "El señor Muñoz vive en España; ¿dónde está la estación?",  # charset-normalizer alone says cp1257
+    ],
+)
+def test_latin1_file_is_read(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(text.encode("latin-1"))
+    [doc] = load_documents([path])
+    assert doc.text == text and doc.encoding == "iso8859-1"
+
+
+def test_other_encodings_are_read(tmp_path: Path) -> None:
+    texts = {
+        "cp1250": "Příliš žluťoučký kůň úpěl ďábelské ódy. Marie Curie-Skłodowská byla fyzička.",
+        "cp1251": "Мария Склодовская-Кюри родилась в Варшаве. Она изучала физику в Париже.",
+        "gb18030": "玛丽·居里出生于华沙。她在巴黎学习物理。",
+    }
+    for encoding, text in texts.items():
+        (tmp_path / f"{encoding}.txt").write_bytes(text.encode(encoding))
+    docs = load_documents([tmp_path])
+    assert {d.encoding: d.text for d in docs} == texts
+
+
+def test_encoding_of_html_and_jsonl(tmp_path: Path) -> None:
+    html = tmp_path / "page.html"
+    html.write_bytes("<html><body><p>Le café – c’est naïve.</p></body></html>".encode("cp1252"))
+    jsonl = tmp_path / "docs.jsonl"
+    jsonl.write_bytes('{"text": "Müller’s café."}\n{"text": "Zoë – naïve."}\n'.encode("cp1252"))
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(text_pdf([["Radium glows."]]))
+    docs = load_documents([html, jsonl, pdf])
+    assert [(d.text, d.encoding) for d in docs] == [
+        ("Le café – c’est naïve.", "cp1252"),
+        ("Müller’s café.", "cp1252"),
+        ("Zoë – naïve.", "cp1252"),
+        ("Radium glows.", "utf-8"),  # a PDF's text is not decoded from bytes
+    ]
 
 
 def test_missing_path_raises(tmp_path: Path) -> None:

@@ -7,10 +7,19 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from kgrag.cli.common import console, err, friendly_errors, setup_logging
-from kgrag.cli.options import ContinueThreshold, MinTripleProb, ModelOption
+from kgrag.cli.options import (
+    ContinueThreshold,
+    MinTripleProb,
+    ModelOption,
+    SchemaOption,
+    ThreadsOption,
+    setting_default,
+)
 from kgrag.errors import KgragError
 
 
@@ -33,18 +42,24 @@ def build(
         list[str], typer.Option("--seeds", "-s", help="seed entity (repeatable; none: the build's remembered seeds)")
     ] = [],  # noqa: B006
     seeds_file: Annotated[Optional[Path], typer.Option(help="file with one seed entity per line")] = None,
-    schema: Annotated[
-        Optional[Path],
-        typer.Option(metavar="NAME|FILE", help="graph schema: bundled name (kgrag schemas) or YAML/JSON file"),
-    ] = None,
+    schema: SchemaOption = None,
     config: Annotated[Optional[Path], typer.Option(help="settings YAML (CLI options override it)")] = None,
-    hops: Annotated[Optional[int], typer.Option(help="expansion rounds")] = None,
-    max_entities: Annotated[Optional[int], typer.Option(help="most entities expanded")] = None,
-    max_passages: Annotated[Optional[int], typer.Option(min=1, help="most passages read with the model")] = None,
+    hops: Annotated[Optional[int], typer.Option(help="expansion rounds", show_default=setting_default("hops"))] = None,
+    max_entities: Annotated[
+        Optional[int], typer.Option(help="most entities expanded", show_default=setting_default("max_entities"))
+    ] = None,
+    max_passages: Annotated[
+        Optional[int], typer.Option(min=1, help="most passages read with the model (default: no cap)")
+    ] = None,
     model: ModelOption = None,
-    top_k: Annotated[Optional[int], typer.Option(help="passages retrieved per entity")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
-    open_relations: Annotated[Optional[bool], typer.Option(help="allow relations outside the schema")] = None,
+    top_k: Annotated[
+        Optional[int], typer.Option(help="passages retrieved per entity", show_default=setting_default("top_k"))
+    ] = None,
+    threads: ThreadsOption = None,
+    open_relations: Annotated[
+        Optional[bool],
+        typer.Option(help="allow relations outside the schema", show_default=setting_default("open_relations")),
+    ] = None,
     continue_threshold: ContinueThreshold = None,
     min_triple_prob: MinTripleProb = None,
     push: Annotated[bool, typer.Option("--push", help="also write to Neo4j as it builds")] = False,
@@ -64,7 +79,8 @@ def build(
 
     Later builds add seeds, documents and hops; a fact goes only when its documents change (or --seeds-only, --reset).
 
-    An interrupted build resumes when the same command is run again.
+    An interrupted build resumes when the same command is run again. Defaults in parentheses are the settings' own:
+    a --config YAML or KGRAG_* variables replace them.
     """
     from kgrag.api import KnowledgeGraph
     from kgrag.config import Settings
@@ -124,24 +140,31 @@ def lookup(
     from kgrag.api import KnowledgeGraph
 
     kg = KnowledgeGraph.open(build_dir)
-    entity = kg.lookup(name)
-    if entity is None:
-        raise KgragError(f"no entity matching {name!r} in {build_dir}")
+    found = kg.match(name)
+    if found is None:
+        suggestions = kg.suggest(name)
+        hint = f"; did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        raise KgragError(f"no entity matching {name!r} in {build_dir}{hint}")
+    entity = kg.entity(found.key)
+    if found.how == "closest":  # on stderr, so --json stays pure JSON
+        err.print(f"showing {entity.name} (closest match to {name!r})", markup=False, highlight=False, soft_wrap=True)
+    elif found.how == "alias":
+        err.print(f"{name!r} is an alias of {entity.name}", markup=False, highlight=False, soft_wrap=True)
     if json_out:
         sys.stdout.write(entity.model_dump_json(indent=1) + "\n")
         return
     aliases = f"  aka {', '.join(entity.aliases)}" if entity.aliases else ""
-    console.print(f"[bold]{entity.name}[/bold] ({entity.type}){aliases}", highlight=False)
+    console.print(f"[bold]{escape(entity.name)}[/bold] ({escape(entity.type)}){escape(aliases)}", highlight=False)
     table = Table("relation", "entity", "conf.", "evidence")
     for fact in entity.facts[:limit]:
         arrow = f"{fact.relation} →" if fact.direction == "out" else f"← {fact.relation}"
         source, text = kg.evidence_text(fact.sources[0]) if fact.sources else ("", "")
         mark = " (derived)" if fact.derived else ""
-        table.add_row(
-            arrow,
-            f"{fact.target} ({fact.target_type})",
+        table.add_row(  # Text cells: names and evidence such as "[citation needed]" are not markup
+            Text(arrow),
+            Text(f"{fact.target} ({fact.target_type})"),
             f"{fact.confidence:.2f}{mark}",
-            f"{Path(source).name}: “{' '.join(text.split())[:160]}”",
+            Text(f"{Path(source).name}: “{' '.join(text.split())[:160]}”"),
         )
     console.print(table)
 

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from kgrag.errors import KgragError
 
@@ -39,7 +40,8 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except KgragError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)  # one line, however long
+            # one line, however long; escaped, since messages quote names and text from the user's documents
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print(

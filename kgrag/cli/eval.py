@@ -13,7 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from kgrag.cli.common import friendly_errors, setup_logging
-from kgrag.cli.options import ContinueThreshold, MinTripleProb, ModelOption
+from kgrag.cli.options import (
+    ContinueThreshold,
+    MinTripleProb,
+    ModelOption,
+    SchemaOption,
+    ThreadsOption,
+    setting_default,
+)
 from kgrag.errors import KgragError
 
 if TYPE_CHECKING:
@@ -30,12 +37,7 @@ class Task(StrEnum):
 
 def eval_command(
     data: Annotated[Path, typer.Argument(help="benchmark JSONL, one {id, text, triples} object per line")],
-    schema: Annotated[
-        Optional[Path],
-        typer.Option(
-            metavar="NAME|FILE", help="graph schema: bundled name (kgrag schemas, e.g. conll04) or YAML/JSON file"
-        ),
-    ] = None,
+    schema: SchemaOption = None,
     model: ModelOption = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N examples (triple sets for verbalise)")] = None,
     sample: Annotated[
@@ -47,8 +49,10 @@ def eval_command(
     predictions: Annotated[Optional[Path], typer.Option(help="write per-example predictions (JSONL) here")] = None,
     task: Annotated[Task, typer.Option(help="extract: triples from text; verbalise: text from triples")] = Task.extract,
     config: Annotated[Optional[Path], typer.Option(help="settings YAML (CLI options override it)")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="generator threads")] = None,
-    max_triples: Annotated[Optional[int], typer.Option(help="most triples per example")] = None,
+    threads: ThreadsOption = None,
+    max_triples: Annotated[
+        Optional[int], typer.Option(help="most triples per example", show_default=setting_default("max_triples"))
+    ] = None,
     continue_threshold: ContinueThreshold = None,
     min_triple_prob: MinTripleProb = None,
     cache: Annotated[
@@ -69,7 +73,9 @@ def eval_command(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Measure extraction quality (P/R/F1) or verbaliser quality (BLEU, ROUGE-L) on a benchmark."""
+    """Measure extraction quality (P/R/F1) or verbaliser quality (BLEU, ROUGE-L) on a benchmark.
+
+    Defaults in parentheses are the settings' own: a --config YAML or KGRAG_* variables replace them."""
     setup_logging(verbose)
     friendly_errors(_run)(
         data,

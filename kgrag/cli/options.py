@@ -1,15 +1,45 @@
-"""Command-line options that several ``kgrag`` commands share, declared once."""
+"""Command-line options that several ``kgrag`` commands share, declared once, and the defaults that
+``--help`` shows for options that leave their value to :class:`~kgrag.config.Settings`."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from kgrag.config import Settings
+
+# what --help says for a setting whose default is computed when the settings are made
+_COMPUTED_DEFAULTS = {"n_threads": "cores not busy"}
+
+
+def setting_default(name: str) -> str:
+    """The default ``--help`` shows for an option that fills the setting ``name``.
+
+    Such options default to None in Python, so that a YAML file and ``KGRAG_*`` variables can fill the
+    setting when the option is not given; typer would show no default at all. This is the default of
+    ``Settings.model_fields[name]`` itself, so the help cannot drift from it (typer prints such a string
+    in parentheses: ``[default: (1)]``). A boolean names its flag, as typer does: ``no-open-relations``."""
+    field = Settings.model_fields[name]
+    if field.default_factory is not None:
+        return _COMPUTED_DEFAULTS[name]
+    value = field.default
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        flag = name.replace("_", "-")
+        return flag if value else f"no-{flag}"
+    return str(value)
+
+
 ContinueThreshold = Annotated[
     Optional[float],
     typer.Option(
-        min=0.01, max=1.0, help="write another triple when P(continue the list) reaches this share (greedy: 0.5)"
+        min=0.01,
+        max=1.0,
+        help="write another triple when P(continue the list) reaches this share (greedy: 0.5)",
+        show_default=setting_default("continue_threshold"),
     ),
 ]
 MinTripleProb = Annotated[
@@ -18,6 +48,7 @@ MinTripleProb = Annotated[
         min=0.0,
         max=1.0,
         help="drop triples whose P(t|e,D) is lower (one model; a mixture uses ensemble_min_prob instead)",
+        show_default=setting_default("min_triple_prob"),
     ),
 ]
 ModelOption = Annotated[
@@ -25,5 +56,18 @@ ModelOption = Annotated[
     typer.Option(
         "--model",
         help="bundled model or adapter, .gguf or adapter folder; several, comma-separated, mix their triples",
+        show_default=setting_default("model"),
     ),
+]
+SchemaOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        metavar="NAME|FILE",
+        help="graph schema: bundled name (kgrag schemas) or YAML/JSON file",
+        show_default=setting_default("schema_path"),
+    ),
+]
+ThreadsOption = Annotated[
+    Optional[int],
+    typer.Option(help="generator threads", show_default=setting_default("n_threads")),
 ]

@@ -1,7 +1,11 @@
-"""Read input files and folders into ``Document`` records (txt, md, html, jsonl, pdf)."""
+"""Read input files and folders into ``Document`` records (txt, md, html, jsonl, pdf).
+
+Text files are UTF-8 or, failing that, whatever encoding charset-normalizer finds in them; each
+``Document`` records the one it was read with."""
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
@@ -11,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from bs4 import BeautifulSoup, Comment
+from charset_normalizer import from_bytes
 
 from kgrag.errors import KgragError
 from kgrag.records import Document
@@ -93,11 +98,12 @@ def _load_file(path: Path) -> list[Document]:
         return []
 
 
-def _make(source: str, text: str, title: str | None, fallback_title: str) -> Document:
+def _make(source: str, text: str, title: str | None, fallback_title: str, encoding: str = "utf-8") -> Document:
     text = text.strip()
     if not text:
         raise _Skip("empty (no text after stripping whitespace)")
-    return Document(id=document_id(text), source=source, title=title or _title(text, fallback_title), text=text)
+    title = title or _title(text, fallback_title)
+    return Document(id=document_id(text), source=source, title=title, text=text, encoding=encoding)
 
 
 def _title(text: str, fallback: str) -> str:
@@ -108,8 +114,11 @@ def _title(text: str, fallback: str) -> str:
     return fallback
 
 
-def _read_text(path: Path) -> str:
-    """UTF-8 text of a file with newlines normalised; ``_Skip`` for unreadable, binary or non-UTF-8 files."""
+def _read_text(path: Path) -> tuple[str, str]:
+    """(text, encoding) of a text file, newlines normalised and a byte-order mark dropped; ``_Skip``
+    for unreadable or binary files and for bytes that no text encoding fits.
+
+    UTF-8 first; otherwise the encoding that charset-normalizer finds (see :func:`_detect`)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -117,18 +126,42 @@ def _read_text(path: Path) -> str:
     if b"\x00" in data[:BINARY_SNIFF_BYTES]:
         raise _Skip("binary file (NUL bytes)")
     try:
-        text = data.decode("utf-8-sig")  # plain UTF-8, minus a byte-order mark if there is one
+        text, encoding = data.decode("utf-8-sig"), "utf-8"  # plain UTF-8, minus a byte-order mark if there is one
     except UnicodeDecodeError as exc:
-        raise _Skip(f"not UTF-8 text (bad byte at offset {exc.start})") from exc
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+        encoding = _detect(data)
+        if encoding is None:
+            raise _Skip(f"not UTF-8 (bad byte at offset {exc.start}) and no other text encoding fits") from exc
+        text = data.decode(encoding).removeprefix("\ufeff")
+        logger.info("read %s as %s", path, encoding)
+    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
+
+
+def _detect(data: bytes) -> str | None:
+    """The text encoding of bytes that are not UTF-8, as a Python codec name; None when none fits.
+
+    charset-normalizer's best match, except that Windows-1252 wins whenever it decodes the bytes with
+    no more disorder than that match: charset-normalizer ranks the code pages that fit Western text
+    equally well by name (cp1250 first, which turns "naïve" into "naďve") or by a language score that
+    misfires on short texts (Spanish read as cp1257), and cp1252 is by far the most common non-UTF-8
+    text encoding (browsers read "latin-1" as it). cp1252 text without any of its extra characters
+    (bytes 0x80-0x9f: curly quotes, dashes, the euro sign) is reported as ISO-8859-1, which decodes
+    it identically."""
+    best = from_bytes(data).best()
+    western = from_bytes(data, cp_isolation=["cp1252"]).best()
+    if western is not None and (best is None or western.chaos <= best.chaos):
+        latin1 = not any(0x80 <= byte <= 0x9F for byte in data)
+        return codecs.lookup("latin-1" if latin1 else "cp1252").name
+    return codecs.lookup(best.encoding).name if best is not None else None
 
 
 def _load_plain(path: Path) -> list[Document]:
-    return [_make(str(path), _read_text(path), None, path.stem)]
+    text, encoding = _read_text(path)
+    return [_make(str(path), text, None, path.stem, encoding)]
 
 
 def _load_html(path: Path) -> list[Document]:
-    return [_make(str(path), html_to_text(_read_text(path)), None, path.stem)]
+    html, encoding = _read_text(path)
+    return [_make(str(path), html_to_text(html), None, path.stem, encoding)]
 
 
 def html_to_text(html: str) -> str:
@@ -150,12 +183,13 @@ def html_to_text(html: str) -> str:
 
 def _load_jsonl(path: Path) -> list[Document]:
     documents = []
-    for number, line in enumerate(_read_text(path).split("\n"), start=1):
+    text, encoding = _read_text(path)
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         source = f"{path}#L{number}"
         try:
-            documents.append(_jsonl_document(line, source, f"{path.name}:{number}"))
+            documents.append(_jsonl_document(line, source, f"{path.name}:{number}", encoding))
         except _Skip as exc:
             logger.warning("skipping %s: %s", source, exc)
     if not documents:
@@ -163,7 +197,7 @@ def _load_jsonl(path: Path) -> list[Document]:
     return documents
 
 
-def _jsonl_document(line: str, source: str, fallback_title: str) -> Document:
+def _jsonl_document(line: str, source: str, fallback_title: str, encoding: str) -> Document:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -171,7 +205,7 @@ def _jsonl_document(line: str, source: str, fallback_title: str) -> Document:
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
         raise _Skip("expected an object with a string 'text' field")
     title = next((_title(str(record[k]), "") for k in ("title", "id") if record.get(k) not in (None, "")), "")
-    return _make(source, record["text"].replace("\r\n", "\n"), title or fallback_title, fallback_title)
+    return _make(source, record["text"].replace("\r\n", "\n"), title or fallback_title, fallback_title, encoding)
 
 
 def _load_pdf(path: Path) -> list[Document]:
