@@ -194,8 +194,11 @@ class KnowledgeGraph:
         )
 
     def evidence_text(self, evidence: Evidence) -> tuple[str, str]:
-        """(document source, the evidence span's text) for one piece of provenance."""
-        store = PassageStore(self.dir.passages)
+        """(document source, the evidence span's text) for one piece of provenance (no text when the
+        build directory has no passages.sqlite). Reading writes nothing (PassageStore.open_readonly)."""
+        if not self.dir.passages.exists():
+            return evidence.doc_id, ""
+        store = PassageStore.open_readonly(self.dir.passages)
         try:
             doc = store.document(evidence.doc_id)
         finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kgrag.errors import KgragError
-from kgrag.io import write_json_atomic
+from kgrag.io import os_error, where, write_json_atomic
 
 
 class BuildDir:
@@ -28,7 +28,7 @@ class BuildDir:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise KgragError(f"cannot create build directory {self.root}: {exc.strerror or exc}") from exc
+            raise os_error("create build directory", self.root, exc) from exc
         return self
 
     def require_built(self) -> BuildDir:
@@ -49,10 +49,19 @@ class BuildDir:
     def read_manifest(self) -> dict[str, Any]:
         if not self.manifest.exists():
             return {}
+        damaged = KgragError(
+            f"{where(self.manifest)} is damaged (not a JSON object): move it away and run the build again, "
+            "giving the seeds again (the build forgets the seeds it remembered)"
+        )
         try:
-            return json.loads(self.manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise KgragError(f"cannot read {self.manifest}: {exc}") from exc
+            data = json.loads(self.manifest.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise os_error("read", self.manifest, exc) from exc
+        except ValueError as exc:
+            raise damaged from exc
+        if not isinstance(data, dict):
+            raise damaged
+        return data
 
     def write_manifest(self, data: dict[str, Any]) -> None:
         write_json_atomic(self.manifest, data)
@@ -73,7 +82,7 @@ class BuildDir:
                 f"{self.root} is in use by {self._holder()}: wait for it to finish, or use another build directory"
             ) from None
         except OSError as exc:
-            raise KgragError(f"cannot write to {self.root} ({exc.strerror or exc}): is it read-only?") from exc
+            raise os_error("write to build directory", self.root, exc) from exc
         try:
             write_json_atomic(
                 self.lock_info,

@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "kgrag.schema": 2,
     "kgrag.config": 2,
     "kgrag.builddir": 2,
+    "kgrag.db": 2,
     # parts: documents, vectors, language models
     "kgrag.ingest": 3,
     "kgrag.index": 3,

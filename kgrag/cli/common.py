@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -12,11 +13,14 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
+from kgrag.db import describe
 from kgrag.errors import KgragError
+from kgrag.io import os_error_cause
 
 console = Console()
 err = Console(stderr=True)
 
+logger = logging.getLogger(__name__)
 _NOISY = ("sentence_transformers", "httpx", "faiss", "urllib3", "filelock", "gguf", "matplotlib")
 
 
@@ -32,16 +36,29 @@ def setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _one_line(exc: OSError | sqlite3.Error) -> str:
+    """An operating system or SQLite error that no module turned into a KgragError, as one line."""
+    if isinstance(exc, OSError):
+        cause = os_error_cause(exc)
+        return f"{exc.filename}: {cause}" if exc.filename is not None else cause
+    known = describe(None, exc, "move it away and run the command again")
+    return str(known) if known is not None else f"SQLite: {exc}"
+
+
 def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """KgragError → one red line and exit 1; Ctrl-C → a note that the work is saved, exit 130."""
+    """KgragError, and any stray OSError or SQLite error, → one red line and exit 1 (the traceback is
+    logged at DEBUG, so ``-v`` shows it); Ctrl-C → a note that the work is saved, exit 130."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except KgragError as exc:
-            # one line, however long; escaped, since messages quote names and text from the user's documents
-            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        except (KgragError, OSError, sqlite3.Error) as exc:
+            logger.debug("traceback of the error below", exc_info=True)
+            message = str(exc) if isinstance(exc, KgragError) else _one_line(exc)
+            err.print(
+                f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True
+            )  # one line, however long; escaped: messages quote names and text from the documents
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import networkx as nx
 
-from kgrag.io import write_json_atomic
+from kgrag.errors import KgragError
+from kgrag.io import os_error, where, write_json_atomic
 from kgrag.records import Entity, Evidence, ResolvedGraph, Triple
 
 
@@ -50,20 +51,41 @@ def from_networkx(g: nx.MultiDiGraph) -> ResolvedGraph:
 
 
 class NetworkXStore:
-    """graph.json in node-link form is the source of truth for lookup and export."""
+    """graph.json in node-link form is the source of truth for lookup and export. The file is read
+    when ``graph`` is first used, so a build replaces a damaged one without reading it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.graph = self.load(path) if path.exists() else nx.MultiDiGraph()
+        self._graph: nx.MultiDiGraph | None = None
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        if self._graph is None:
+            self._graph = self.load(self.path) if self.path.exists() else nx.MultiDiGraph()
+        return self._graph
 
     @staticmethod
     def load(path: Path) -> nx.MultiDiGraph:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return nx.node_link_graph(data, directed=True, multigraph=True, edges="edges")
+        """The graph in ``path``; an unreadable or damaged file is one :class:`KgragError`."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return nx.node_link_graph(data, directed=True, multigraph=True, edges="edges")
+        except OSError as exc:
+            raise os_error("read", path, exc) from exc
+        except (ValueError, TypeError, KeyError, AttributeError, nx.NetworkXError) as exc:
+            raise KgragError(
+                f"{where(path)} is damaged (not a graph in node-link JSON: {_first_line(exc)}): run `kgrag build` "
+                "on it again (same inputs and model), which writes it anew from the extraction cache"
+            ) from exc
 
     def write(self, graph: ResolvedGraph) -> None:
-        self.graph = to_networkx(graph)
-        write_json_atomic(self.path, nx.node_link_data(self.graph, edges="edges"))
+        self._graph = to_networkx(graph)
+        write_json_atomic(self.path, nx.node_link_data(self._graph, edges="edges"))
 
     def close(self) -> None:
         pass
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

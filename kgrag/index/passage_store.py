@@ -5,14 +5,16 @@ P(D|e) any expanded entity gave it (``reads``). A later build adds to these, so 
 every build and loses a fact only when the passages that state it are gone: a document whose file was
 deleted or changed is *retired* (kept, so passage ids stay the rows of the FAISS index, but never
 retrieved or counted again).
+
+Failures of the file (locked, read-only, full disk, damaged) are one line naming it (:mod:`kgrag.db`).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from kgrag.db import connect, connect_readonly, guarded, sqlite_errors
 from kgrag.records import Document, Passage
 
 _SCHEMA = """
@@ -31,8 +33,13 @@ _LIVE = "derived = 0 AND doc_id NOT IN (SELECT id FROM documents WHERE retired =
 class PassageStore:
     """Passage ids are consecutive from 0 and equal the row of the passage's vector in FAISS."""
 
+    # the passage ids are the rows of index.faiss, so the index goes with the passages
+    IF_DAMAGED = "move it and index.faiss away and run the build again (the documents are read and embedded again)"
+
+    @guarded
     def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(path)
+        self.path = Path(path)
+        self.conn = connect(self.path)
         self.conn.executescript(_SCHEMA)
         for table, column, declaration in _ADDED_COLUMNS:
             known = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
@@ -40,13 +47,26 @@ class PassageStore:
                 with self.conn:
                     self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
+    @classmethod
+    def open_readonly(cls, path: Path) -> PassageStore:
+        """The store of an existing file, for reading only: nothing is created or changed, no -wal or
+        -shm file is left behind, and a build directory on a read-only file system can be read."""
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        with sqlite_errors(store.path, cls.IF_DAMAGED):
+            store.conn = connect_readonly(store.path)
+        return store
+
+    @guarded
     def has_document(self, doc_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is not None
 
+    @guarded
     def next_passage_id(self) -> int:
         row = self.conn.execute("SELECT MAX(id) FROM passages").fetchone()
         return 0 if row[0] is None else int(row[0]) + 1
 
+    @guarded
     def add(
         self, documents: Iterable[Document], passages: Iterable[Passage], paths: Mapping[str, str | None] | None = None
     ) -> None:
@@ -63,16 +83,19 @@ class PassageStore:
                 [(p.id, p.doc_id, p.start, p.end, p.text, int(p.derived)) for p in passages],
             )
 
+    @guarded
     def passage(self, passage_id: int) -> Passage:
         row = self.conn.execute("SELECT * FROM passages WHERE id = ?", (passage_id,)).fetchone()
         return self._passage(row)
 
+    @guarded
     def passages_from(self, first_id: int, limit: int | None = None) -> list[Passage]:
         rows = self.conn.execute(
             "SELECT * FROM passages WHERE id >= ? ORDER BY id LIMIT ?", (first_id, -1 if limit is None else limit)
         ).fetchall()
         return [self._passage(r) for r in rows]
 
+    @guarded
     def document(self, doc_id: str) -> Document | None:
         row = self.conn.execute(
             "SELECT id, source, title, text, derived FROM documents WHERE id = ?", (doc_id,)
@@ -81,6 +104,7 @@ class PassageStore:
             return None
         return Document(id=row[0], source=row[1], title=row[2], text=row[3], derived=bool(row[4]))
 
+    @guarded
     def counts(self) -> dict[str, int]:
         """Documents and passages of the corpus (retired ones left out), and neighbourhood passages."""
         docs = self.conn.execute("SELECT COUNT(*) FROM documents WHERE derived = 0 AND retired = 0").fetchone()[0]
@@ -89,20 +113,24 @@ class PassageStore:
         return {"documents": docs, "passages": passages, "derived_passages": derived}
 
     # -- documents that are gone --------------------------------------------------------------------
+    @guarded
     def sources(self) -> dict[str, tuple[str | None, bool]]:
         """Document id -> (absolute file path or None when not known, retired) of every document read
         from a file."""
         rows = self.conn.execute("SELECT id, path, retired FROM documents WHERE derived = 0")
         return {row[0]: (row[1], bool(row[2])) for row in rows}
 
+    @guarded
     def set_retired(self, doc_ids: Iterable[str], retired: bool) -> None:
         with self.conn:
             self.conn.executemany("UPDATE documents SET retired = ? WHERE id = ?", [(int(retired), d) for d in doc_ids])
 
+    @guarded
     def retired(self) -> set[str]:
         return {row[0] for row in self.conn.execute("SELECT id FROM documents WHERE retired = 1")}
 
     # -- what builds have read ----------------------------------------------------------------------
+    @guarded
     def reads(self) -> dict[int, float]:
         """Passage id -> best P(D|e) of every live passage a build has read."""
         rows = self.conn.execute(
@@ -111,6 +139,7 @@ class PassageStore:
         )
         return {int(row[0]): float(row[1]) for row in rows}
 
+    @guarded
     def add_reads(self, weights: Mapping[int, float]) -> None:
         """Remember that these passages were read, keeping the higher weight of each."""
         with self.conn:
@@ -120,6 +149,7 @@ class PassageStore:
                 list(weights.items()),
             )
 
+    @guarded
     def forget_reads(self) -> None:
         with self.conn:
             self.conn.execute("DELETE FROM reads")

@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from kgrag.db import sqlite_errors
+from kgrag.index.passage_store import PassageStore
 from kgrag.neo4j import cypher
 from kgrag.records import Document, Entity, Passage, ResolvedGraph
 
@@ -42,20 +44,24 @@ class PassageSource:
         """Documents and passages by id; empty when there is no passages.sqlite (yet)."""
         if self.path is None or not self.path.exists() or not (doc_ids or passage_ids):
             return {}, {}
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        store = PassageStore.open_readonly(self.path)  # leaves no -wal/-shm, works on a read-only disk
         try:
-            docs = {
-                row[0]: Document(id=row[0], source=row[1], title=row[2], text="", derived=bool(row[3]))
-                for row in _select(conn, "SELECT id, source, title, derived FROM documents WHERE id IN", doc_ids)
-            }
-            passages = {
-                row[0]: Passage(id=row[0], doc_id=row[1], start=row[2], end=row[3], text=row[4], derived=bool(row[5]))
-                for row in _select(
-                    conn, "SELECT id, doc_id, start, end, text, derived FROM passages WHERE id IN", passage_ids
-                )
-            }
+            conn = store.conn
+            with sqlite_errors(self.path, PassageStore.IF_DAMAGED):
+                docs = {
+                    row[0]: Document(id=row[0], source=row[1], title=row[2], text="", derived=bool(row[3]))
+                    for row in _select(conn, "SELECT id, source, title, derived FROM documents WHERE id IN", doc_ids)
+                }
+                passages = {
+                    row[0]: Passage(
+                        id=row[0], doc_id=row[1], start=row[2], end=row[3], text=row[4], derived=bool(row[5])
+                    )
+                    for row in _select(
+                        conn, "SELECT id, doc_id, start, end, text, derived FROM passages WHERE id IN", passage_ids
+                    )
+                }
         finally:
-            conn.close()
+            store.close()
         return docs, passages
 
 
