@@ -70,7 +70,7 @@ def help_lines(command: str) -> dict[str, str]:
         ("build", "--max-entities", "max_entities", "20"),
         ("build", "--top-k", "top_k", "8"),
         ("build", "--threads", "n_threads", "cores not busy"),
-        ("build", "--schema", "schema_path", "schemas/default.yaml"),
+        ("build", "--schema", "schema_path", "default"),
         ("build", "--open-relations", "open_relations", "no-open-relations"),
         ("build", "--continue-threshold", "continue_threshold", "unset"),
         ("build", "--min-triple-prob", "min_triple_prob", "0.5"),

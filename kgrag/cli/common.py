@@ -56,9 +56,8 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except (KgragError, OSError, sqlite3.Error) as exc:
             logger.debug("traceback of the error below", exc_info=True)
             message = str(exc) if isinstance(exc, KgragError) else _one_line(exc)
-            err.print(
-                f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True
-            )  # one line, however long; escaped: messages quote names and text from the documents
+            # one line, however long; escaped: messages quote names and text from the user's documents
+            err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print(
