@@ -1,4 +1,5 @@
-"""The build directory: where each artefact of a build lives, its manifest, and its writer's lock."""
+"""The build directory: where each artefact of a build lives, its manifest, and the lock that keeps
+it to one writer."""
 
 from __future__ import annotations
 

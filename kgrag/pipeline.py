@@ -329,8 +329,9 @@ class Pipeline:
             passages.add_reads(state.source_weights())
             if not graph_info.get("complete"):  # no complete graph to keep: show what is finished
                 graph = self.full_graph(state, passages.reads(), passages, extractor, cached_only=True)
-                self.write_graph(graph)
-                graph_info = self._graph_info(graph, complete=False)
+                if graph.triples or self.dir.graph.exists():
+                    self.write_graph(graph)
+                    graph_info = self._graph_info(graph, complete=False)
             raise
         except BaseException:
             report.status = "failed"
@@ -365,7 +366,7 @@ class Pipeline:
     def estimate(self, passages: PassageStore, index: FaissIndex, n_seeds: int, extractor: PassageExtractor) -> None:
         """Say up front what the build will cost, and how to make it shorter when that is long."""
         to_embed = max(0, passages.next_passage_id() - index.size)
-        entities = min(self.settings.max_entities, max(n_seeds, 1) if self.settings.hops == 1 else 10**9)
+        entities = min(self.settings.max_entities, n_seeds) if self.settings.hops == 1 else self.settings.max_entities
         to_read = entities * self.settings.top_k
         if self.settings.max_passages is not None:
             to_read = min(to_read, self.settings.max_passages)
@@ -435,14 +436,20 @@ class Pipeline:
         """The graph of every passage read, by this build and the earlier ones that still count
         (``cached_only``: leave out the passages the model would have to read again)."""
         all_passages, weights, extractions = dict(state.passages), dict(state.weights), dict(state.extractions)
-        for pid, weight in prior.items():
-            if pid not in extractions:
+        earlier = [pid for pid in prior if pid not in extractions]
+        # from the cache, unless --reextract (or a lost cache) sends them to the model again
+        with _progress(self.show_progress and len(earlier) > 20) as progress:
+            task = progress.add_task("passages earlier builds read", total=len(earlier))
+            for pid in earlier:
                 passage = passages.passage(pid)
+                progress.advance(task)
                 if cached_only and not extractor.is_cached(passage):
                     continue
                 all_passages[pid] = passage
                 extractions[pid] = self.usable(extractor.extract(passage), passage)
-            weights[pid] = max(weights.get(pid, 0.0), weight)
+        for pid, weight in prior.items():
+            if pid in extractions:
+                weights[pid] = max(weights.get(pid, 0.0), weight)
         return self.resolve(all_passages, weights, extractions, state.min_prob)
 
     @staticmethod

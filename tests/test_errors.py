@@ -6,7 +6,6 @@ nothing, not even SQLite's -wal/-shm files. Real files, real SQLite and FAISS, t
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import shutil
 import sqlite3
@@ -32,16 +31,6 @@ from kgrag.index.faiss_index import FaissIndex
 from kgrag.index.passage_store import PassageStore
 from kgrag.io import write_json_atomic
 from kgrag.records import Extraction
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """The CLI configures the root logger; leave it as it was for the other tests."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture(scope="module")

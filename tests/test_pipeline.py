@@ -4,10 +4,8 @@ re-runs from the cache, expansion hops, the entity budget, resume after Ctrl-C, 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,16 +157,6 @@ def two_hops(
     """A complete two-hop build that retrieves only 3 passages per entity, so that hop 2 finds more."""
     out = tmp_path_factory.mktemp("two_hops")
     return out, build(corpus, out, embedder, top_k=3, hops=2)
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """The CLI configures the root logger; leave it as it was for the other tests."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 # -- the graph ---------------------------------------------------------------------------------------

@@ -26,7 +26,11 @@ CREATE TABLE IF NOT EXISTS passages (
 CREATE TABLE IF NOT EXISTS reads (passage_id INTEGER PRIMARY KEY, weight REAL NOT NULL);
 """
 # columns added after the first release: (table, column, declaration); added to older files on open
-_ADDED_COLUMNS = [("documents", "retired", "INTEGER NOT NULL DEFAULT 0"), ("documents", "path", "TEXT")]
+_ADDED_COLUMNS = [
+    ("documents", "retired", "INTEGER NOT NULL DEFAULT 0"),
+    ("documents", "path", "TEXT"),  # the absolute path of the file it was read from
+    ("documents", "encoding", "TEXT NOT NULL DEFAULT 'utf-8'"),  # what the file's bytes were decoded as
+]
 _LIVE = "derived = 0 AND doc_id NOT IN (SELECT id FROM documents WHERE retired = 1)"
 
 
@@ -75,8 +79,9 @@ class PassageStore:
         paths = paths or {}
         with self.conn:
             self.conn.executemany(
-                "INSERT OR IGNORE INTO documents (id, source, title, text, derived, path) VALUES (?, ?, ?, ?, ?, ?)",
-                [(d.id, d.source, d.title, d.text, int(d.derived), paths.get(d.id)) for d in documents],
+                "INSERT OR IGNORE INTO documents (id, source, title, text, derived, path, encoding) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(d.id, d.source, d.title, d.text, int(d.derived), paths.get(d.id), d.encoding) for d in documents],
             )
             self.conn.executemany(
                 "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)",
@@ -97,12 +102,20 @@ class PassageStore:
 
     @guarded
     def document(self, doc_id: str) -> Document | None:
-        row = self.conn.execute(
-            "SELECT id, source, title, text, derived FROM documents WHERE id = ?", (doc_id,)
-        ).fetchone()
+        cursor = self.conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,))
+        row = cursor.fetchone()
         if row is None:
             return None
-        return Document(id=row[0], source=row[1], title=row[2], text=row[3], derived=bool(row[4]))
+        # by name: a file opened read-only may predate the columns added since (its encoding is utf-8)
+        values = dict(zip((column[0] for column in cursor.description), row))
+        return Document(
+            id=values["id"],
+            source=values["source"],
+            title=values["title"],
+            text=values["text"],
+            derived=bool(values["derived"]),
+            encoding=values.get("encoding") or "utf-8",
+        )
 
     @guarded
     def counts(self) -> dict[str, int]:
