@@ -301,7 +301,7 @@ class Pipeline:
                 passages.forget_reads()
             prior = passages.reads()
             index = FaissIndex(self.dir.index, self._embedder().dim)
-            self.estimate(passages, index, len(seeds), extractor)
+            self.estimate(passages, index, len(seeds))
             self.index_missing(passages, index)
             retriever = Retriever(
                 self._embedder(), index, passages, self.settings.top_k, self.settings.retrieval_temperature
@@ -363,7 +363,7 @@ class Pipeline:
                 "these inputs, --reextract to read its passages again with this model and schema, or another --out"
             )
 
-    def estimate(self, passages: PassageStore, index: FaissIndex, n_seeds: int, extractor: PassageExtractor) -> None:
+    def estimate(self, passages: PassageStore, index: FaissIndex, n_seeds: int) -> None:
         """Say up front what the build will cost, and how to make it shorter when that is long."""
         to_embed = max(0, passages.next_passage_id() - index.size)
         entities = min(self.settings.max_entities, n_seeds) if self.settings.hops == 1 else self.settings.max_entities

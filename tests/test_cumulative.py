@@ -475,3 +475,23 @@ def test_a_real_build_stopped_by_ctrl_c_resumes_to_the_same_graph(docs: Path, tm
     assert time.monotonic() - sent < 5
     assert _cli(out, docs, "--seeds", "Marie Curie").wait(timeout=600) == 0
     assert (out / "graph.json").read_bytes() == (reference / "graph.json").read_bytes()
+
+
+def test_a_long_build_says_how_long_and_how_to_shorten_it(
+    tmp_path: Path, embedder: MiniLMEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The estimate needs no model: the bundled model's measured seconds per passage."""
+    passages = PassageStore(tmp_path / "passages.sqlite")
+    index = FaissIndex(tmp_path / "index.faiss", embedder.dim)
+    try:
+        short = Pipeline(settings(model="qwen2.5-1.5b", max_entities=2, top_k=3, hops=1), tmp_path / "kg")
+        with caplog.at_level("INFO", logger="kgrag.pipeline"):
+            short.estimate(passages, index, n_seeds=2)
+        assert "up to 6 passages to read with the model (~61 s" in caplog.text
+        assert "--max-passages" not in caplog.text
+        long = Pipeline(settings(model="qwen2.5-1.5b", max_entities=100, top_k=8, hops=2), tmp_path / "kg")
+        with caplog.at_level("INFO", logger="kgrag.pipeline"):
+            long.estimate(passages, index, n_seeds=2)
+        assert "this build may take 2.3 h" in caplog.text and "--max-passages N" in caplog.text
+    finally:
+        passages.close()
