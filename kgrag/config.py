@@ -109,6 +109,20 @@ class Settings(BaseSettings):
         description="bundled model or adapter name, a .gguf path or an adapter folder; several, "
         "comma-separated, mix their triples (see ensemble_min_prob)",
     )
+    llm_url: str | None = Field(
+        default=None,
+        description="an OpenAI-compatible model server (llama.cpp's server, Ollama, vLLM, an API), e.g. "
+        "http://127.0.0.1:8090/v1; model then names a model it serves (key: KGRAG_LLM_API_KEY or OPENAI_API_KEY)",
+    )
+    llm_concurrency: int | None = Field(
+        default=None, ge=1, description="requests in flight to llm_url (unset: the server's slots, else 4)"
+    )
+    llm_timeout_s: float = Field(default=120.0, gt=0, description="seconds one request to llm_url may take")
+    llm_retries: int = Field(
+        default=5,
+        ge=0,
+        description="attempts after the first for a request that timed out or failed (backoff 1, 2, 4… s)",
+    )
     n_threads: int = Field(default_factory=default_threads, ge=1)
     n_ctx: int = Field(default=4096, ge=512)
     max_triples: int = Field(default=6, ge=1, description="maxItems of the triple list per passage")

@@ -29,7 +29,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from kgrag import __version__
 from kgrag.builddir import BuildDir
@@ -79,12 +89,24 @@ class _Timer:
             self.totals[name] += time.perf_counter() - started
 
 
-def _progress(show: bool = True) -> Progress:
+class _Rate(ProgressColumn):
+    """Items per second, once there is a rate to show."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.2f}/s" if speed else "")
+
+
+def _progress(show: bool = True, rate: bool = False) -> Progress:
+    """A transient progress bar on the terminal: done / total and time elapsed; with ``rate``, items
+    per second and the time left too."""
+    extra = (_Rate(), TimeRemainingColumn()) if rate else ()
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        *extra,
         transient=True,
         disable=not show,
     )
@@ -370,6 +392,12 @@ class Pipeline:
         to_read = entities * self.settings.top_k
         if self.settings.max_passages is not None:
             to_read = min(to_read, self.settings.max_passages)
+        if self.settings.llm_url:  # a server's speed is its own: no estimate of the model's time
+            logger.info(
+                "estimate: %d passages to embed (~%s), up to %d passages to read with the model server",
+                to_embed, _duration(to_embed / PASSAGES_PER_SECOND), to_read,
+            )  # fmt: skip
+            return
         per_passage = _seconds_per_passage(self.settings.model) if self.backend is None else 0.0
         seconds = to_embed / PASSAGES_PER_SECOND + to_read * per_passage
         logger.info(
@@ -393,26 +421,34 @@ class Pipeline:
         hop: int,
         seeds: set[str],
     ) -> None:
-        """Retrieve the passages of each frontier entity and extract the ones not seen yet."""
-        with _progress(self.show_progress) as progress:
-            task = progress.add_task(f"hop {hop}", total=len(frontier))
-            for entity in frontier:
-                progress.update(task, description=f"hop {hop}: {entity[:40]}")
-                with self.timer("retrieve"):
-                    hits = retriever.retrieve(entity)
-                if entity in seeds and not any(_mentions(entity, hit.passage.text) for hit in hits):
-                    state.seeds_not_found.append(entity)
-                    logger.warning("seed %r: none of the passages retrieved for it mentions it", entity)
-                for hit in hits:
-                    pid = hit.passage.id
-                    if pid not in state.extractions:
-                        if state.budget_spent(self.settings.max_passages):
-                            continue
-                        state.extractions[pid] = self.usable(extractor.extract(hit.passage), hit.passage)
-                    state.passages[pid] = hit.passage
-                    state.weights[pid] = max(state.weights.get(pid, 0.0), hit.prob)
-                state.expanded.append(entity)
+        """Retrieve the passages of every frontier entity, then extract the ones not read yet: all of
+        the hop's at once, so a backend that serves several requests at a time is kept busy."""
+        best: dict[int, float] = {}  # the best P(D|e) this hop gives each passage
+        found: dict[int, Passage] = {}
+        for entity in frontier:
+            with self.timer("retrieve"):
+                hits = retriever.retrieve(entity)
+            if entity in seeds and not any(_mentions(entity, hit.passage.text) for hit in hits):
+                state.seeds_not_found.append(entity)
+                logger.warning("seed %r: none of the passages retrieved for it mentions it", entity)
+            for hit in hits:
+                pid = hit.passage.id
+                if pid not in state.extractions and pid not in found:
+                    if state.budget_spent(self.settings.max_passages, extra=len(found)):
+                        continue
+                    found[pid] = hit.passage
+                best[pid] = max(best.get(pid, 0.0), hit.prob)
+        for pid, weight in best.items():  # passages read in an earlier hop
+            if pid in state.extractions:
+                state.weights[pid] = max(state.weights.get(pid, 0.0), weight)
+        with _progress(self.show_progress, rate=True) as progress:
+            task = progress.add_task(f"hop {hop}: {len(frontier)} entities", total=len(found))
+            for passage, extraction in extractor.extract_many(list(found.values())):
+                state.extractions[passage.id] = self.usable(extraction, passage)
+                state.passages[passage.id] = passage
+                state.weights[passage.id] = best[passage.id]
                 progress.advance(task)
+        state.expanded += frontier
 
     def resolve(
         self,
@@ -525,6 +561,7 @@ class Pipeline:
         report.passages_read = len(state.extractions)
         report.model_calls = extractor.calls
         report.invalid_outputs = sum(1 for e in state.extractions.values() if e.error)
+        report.unscored_outputs = sum(1 for e in state.extractions.values() if not e.scored)
         report.nodes = graph_info.get("nodes", 0)
         report.edges = graph_info.get("edges", 0)
         total = time.perf_counter() - started
@@ -581,5 +618,6 @@ class _BuildState:
         by every build, so they are not remembered)."""
         return {pid: w for pid, w in self.weights.items() if not self.passages[pid].derived}
 
-    def budget_spent(self, max_passages: int | None) -> bool:
-        return max_passages is not None and len(self.extractions) >= max_passages
+    def budget_spent(self, max_passages: int | None, extra: int = 0) -> bool:
+        """Whether the passages read (and ``extra`` about to be) reach ``max_passages``."""
+        return max_passages is not None and len(self.extractions) + extra >= max_passages

@@ -65,6 +65,7 @@ class Extraction(BaseModel):
     prompt_tokens: int = 0
     seconds: float = 0.0
     error: str | None = None  # set when the output was invalid; triples is then empty
+    scored: bool = True  # False: the backend gave no token log-probabilities, so every P(t|D) is 1
 
 
 class Evidence(BaseModel):
@@ -152,6 +153,7 @@ class BuildReport(BaseModel):
     passages_read: int = 0  # distinct passages whose extraction the graph uses
     model_calls: int = 0  # passages actually sent to the model (the rest came from the cache)
     invalid_outputs: int = 0
+    unscored_outputs: int = 0  # outputs without token log-probabilities (a server that sends none): P(t|D) = 1
     nodes: int = 0
     edges: int = 0
     hops_run: int = 0

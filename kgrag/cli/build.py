@@ -14,6 +14,9 @@ from rich.text import Text
 from kgrag.cli.common import console, err, friendly_errors, setup_logging
 from kgrag.cli.options import (
     ContinueThreshold,
+    LlmConcurrencyOption,
+    LlmTimeoutOption,
+    LlmUrlOption,
     MinTripleProb,
     ModelOption,
     SchemaOption,
@@ -52,6 +55,9 @@ def build(
         Optional[int], typer.Option(min=1, help="most passages read with the model (default: no cap)")
     ] = None,
     model: ModelOption = None,
+    llm_url: LlmUrlOption = None,
+    llm_concurrency: LlmConcurrencyOption = None,
+    llm_timeout: LlmTimeoutOption = None,
     top_k: Annotated[
         Optional[int], typer.Option(help="passages retrieved per entity", show_default=setting_default("top_k"))
     ] = None,
@@ -93,6 +99,9 @@ def build(
         max_entities=max_entities,
         max_passages=max_passages,
         model=model,
+        llm_url=llm_url,
+        llm_concurrency=llm_concurrency,
+        llm_timeout_s=llm_timeout,
         top_k=top_k,
         n_threads=threads,
         open_relations=open_relations,
@@ -116,6 +125,7 @@ def build(
         ("entities expanded", str(len(report.entities_expanded))),
         ("passages read / sent to the model", f"{report.passages_read} / {report.model_calls}"),
         ("invalid model outputs", str(report.invalid_outputs)),
+        *([("outputs without token probabilities", str(report.unscored_outputs))] if report.unscored_outputs else []),
         ("nodes / edges", f"{report.nodes} / {report.edges}"),
         ("seconds", ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items())),
         ("GraphML", str(kg.dir.graphml)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from pydantic import BaseModel
@@ -15,6 +15,9 @@ from rich.table import Table
 from kgrag.cli.common import friendly_errors, setup_logging
 from kgrag.cli.options import (
     ContinueThreshold,
+    LlmConcurrencyOption,
+    LlmTimeoutOption,
+    LlmUrlOption,
     MinTripleProb,
     ModelOption,
     SchemaOption,
@@ -39,6 +42,9 @@ def eval_command(
     data: Annotated[Path, typer.Argument(help="benchmark JSONL, one {id, text, triples} object per line")],
     schema: SchemaOption = None,
     model: ModelOption = None,
+    llm_url: LlmUrlOption = None,
+    llm_concurrency: LlmConcurrencyOption = None,
+    llm_timeout: LlmTimeoutOption = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N examples (triple sets for verbalise)")] = None,
     sample: Annotated[
         Optional[int],
@@ -77,17 +83,25 @@ def eval_command(
 
     Defaults in parentheses are the settings' own: a --config YAML or KGRAG_* variables replace them."""
     setup_logging(verbose)
+    settings = {
+        "schema_path": schema,
+        "model": model,
+        "llm_url": llm_url,
+        "llm_concurrency": llm_concurrency,
+        "llm_timeout_s": llm_timeout,
+        "n_threads": threads,
+        "max_triples": max_triples,
+        "continue_threshold": continue_threshold,
+        "min_triple_prob": min_triple_prob,
+    }
     friendly_errors(_run)(
         data,
-        schema,
-        model,
+        settings,
         limit,
         report,
         predictions,
         task,
         config,
-        threads,
-        max_triples,
         cache,
         relations,
         demos,
@@ -95,22 +109,17 @@ def eval_command(
         chunked,
         sample,
         seed,
-        continue_threshold,
-        min_triple_prob,
     )
 
 
 def _run(
     data: Path,
-    schema: Path | None,
-    model: str | None,
+    overrides: dict[str, Any],
     limit: int | None,
     report: Path | None,
     predictions: Path | None,
     task: Task,
     config: Path | None,
-    threads: int | None,
-    max_triples: int | None,
     cache: Path | None,
     relations: int,
     demos: Path | None = None,
@@ -118,9 +127,8 @@ def _run(
     chunked: bool = False,
     sample: int | None = None,
     seed: int = 0,
-    continue_threshold: float | None = None,
-    min_triple_prob: float | None = None,
 ) -> None:
+    """``overrides``: the options that fill :class:`~kgrag.config.Settings` (None: not given)."""
     console = Console()
     if not data.is_file():
         raise KgragError(f"no dataset file {data}")
@@ -139,15 +147,7 @@ def _run(
 
     if sample is not None and limit is not None:
         raise KgragError("--limit and --sample exclude each other: give one")
-    settings = Settings.load(
-        config,
-        schema_path=schema,
-        model=model,
-        n_threads=threads,
-        max_triples=max_triples,
-        continue_threshold=continue_threshold,
-        min_triple_prob=min_triple_prob,
-    )
+    settings = Settings.load(config, **overrides)
     store = ExtractionCache(cache) if cache is not None else None
     try:
         result = evaluate_extraction(

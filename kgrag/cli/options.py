@@ -71,3 +71,22 @@ ThreadsOption = Annotated[
     Optional[int],
     typer.Option(help="generator threads", show_default=setting_default("n_threads")),
 ]
+LlmUrlOption = Annotated[
+    Optional[str],
+    typer.Option(
+        metavar="URL",
+        help="an OpenAI-compatible model server (llama.cpp server, Ollama, vLLM, an API), e.g. "
+        "http://127.0.0.1:8090/v1; --model names a model it serves (key: KGRAG_LLM_API_KEY or OPENAI_API_KEY)",
+        show_default=setting_default("llm_url"),
+    ),
+]
+LlmConcurrencyOption = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="requests in flight to --llm-url (unset: the server's slots, else 4)"),
+]
+LlmTimeoutOption = Annotated[
+    Optional[float],
+    typer.Option(
+        min=1, help="seconds one request to --llm-url may take", show_default=setting_default("llm_timeout_s")
+    ),
+]

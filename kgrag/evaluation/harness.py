@@ -339,10 +339,12 @@ def _passages(i: int, example: Example, chunker: Chunker | None) -> list[Passage
 
 
 def _extract(extractor: PassageExtractor, passages: list[Passage], example_id: str) -> Extraction:
-    """One extraction holding the triples of every passage; the first error (if any) is kept."""
+    """One extraction holding the triples of every passage (read together: a server takes them at
+    once), in passage order; the first error (if any) is kept."""
     merged = Extraction(passage_id=passages[0].id)
+    parts = {passage.id: part for passage, part in extractor.extract_many(passages)}
     for passage in passages:
-        part = extractor.extract(passage)
+        part = parts[passage.id]
         merged.triples += part.triples
         merged.seconds += part.seconds
         merged.completion_tokens += part.completion_tokens

@@ -10,7 +10,7 @@ adding a member reruns only what is new.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from kgrag.extract.extractor import Extractor, same_triple_key
@@ -39,6 +39,10 @@ class PassageExtractor(Protocol):
 
     def extract(self, passage: Passage) -> Extraction: ...
 
+    def extract_many(self, passages: Sequence[Passage]) -> Iterator[tuple[Passage, Extraction]]:
+        """Each passage's extraction, in any order, each cached before it is yielded."""
+        ...
+
 
 def mix(parts: Sequence[Extraction], passage_id: int, min_prob: float) -> Extraction:
     """One extraction from the members' extractions of a passage: each distinct triple (as the
@@ -62,6 +66,7 @@ def mix(parts: Sequence[Extraction], passage_id: int, min_prob: float) -> Extrac
         prompt_tokens=sum(part.prompt_tokens for part in parts),
         seconds=sum(part.seconds for part in parts),
         error="; ".join(errors) or None,
+        scored=all(part.scored for part in parts),
     )
 
 
@@ -98,4 +103,11 @@ class EnsembleExtractor:
         return all(member.is_cached(passage) for member in self.members)
 
     def extract(self, passage: Passage) -> Extraction:
-        return mix([member.extract(passage) for member in self.members], passage.id, self.min_prob)
+        return next(self.extract_many([passage]))[1]
+
+    def extract_many(self, passages: Sequence[Passage]) -> Iterator[tuple[Passage, Extraction]]:
+        """Each member reads all the passages (as many at once as its backend serves), then each
+        passage's extractions are mixed."""
+        parts = [{p.id: e for p, e in member.extract_many(passages)} for member in self.members]
+        for passage in passages:
+            yield passage, mix([part[passage.id] for part in parts], passage.id, self.min_prob)

@@ -10,7 +10,10 @@ import json
 import logging
 import math
 import re
+import threading
 import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -53,6 +56,7 @@ def triple_spans(text: str) -> list[tuple[Any, int, int]]:
     return spans
 
 
+REPAIR_REQUEST = 'Answer with only the JSON object: {"triples": [[head, head_type, relation, tail, tail_type], ...]}.'
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _SCORED = (0, 2, 3)  # head, relation, tail: the positions whose tokens make P(t|e,D)
 
@@ -117,6 +121,7 @@ class Extractor:
         self.n_demos = n_demos
         if demos is not None:
             self.fingerprint[3] = {"demos": demos.identity, "n_demos": n_demos}
+        self._lock = threading.Lock()  # the counters below, when the backend runs several passages at once
         self.calls = 0  # passages actually sent to the model
         self.decode_seconds = 0.0
         self.prefill_seconds = 0.0
@@ -147,10 +152,34 @@ class Extractor:
         return self.cache is not None and self.cache.get(self.key(passage)) is not None
 
     def extract(self, passage: Passage) -> Extraction:
-        key = self.key(passage)
-        if self.cache is not None and (hit := self.cache.get(key)) is not None:
-            return hit.model_copy(update={"passage_id": passage.id})
-        extraction = self._run(passage)
+        return next(self.extract_many([passage]))[1]
+
+    def extract_many(self, passages: Sequence[Passage]) -> Iterator[tuple[Passage, Extraction]]:
+        """The extraction of each passage, cached ones first, then the others as the model finishes
+        them: ``parallelism`` at a time when the backend serves several requests at once (a server),
+        in order otherwise. Each result is in the cache before it is yielded."""
+        todo: list[tuple[Passage, str]] = []
+        for passage in passages:
+            key = self.key(passage)
+            if self.cache is not None and (hit := self.cache.get(key)) is not None:
+                yield passage, hit.model_copy(update={"passage_id": passage.id})
+            else:
+                todo.append((passage, key))
+        workers = min(int(getattr(self.backend, "parallelism", 1)), len(todo))
+        if workers <= 1:
+            for passage, key in todo:
+                yield passage, self._keep(key, self._run(passage))
+            return
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="kgrag-extract")
+        try:
+            running = {pool.submit(self._run, passage): (passage, key) for passage, key in todo}
+            for done in as_completed(running):
+                passage, key = running[done]
+                yield passage, self._keep(key, done.result())
+        finally:  # Ctrl-C or a failed request: drop what has not started, never wait for it
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _keep(self, key: str, extraction: Extraction) -> Extraction:
         if self.cache is not None:
             self.cache.put(key, extraction)
         return extraction
@@ -159,9 +188,20 @@ class Extractor:
         started = time.perf_counter()
         messages = build_messages(self.schema, self.system, passage.text, self.examples(passage.text))
         generation = self.backend.generate(messages, self.json_schema, self.max_tokens)
-        self.calls += 1
-        self.decode_seconds += time.perf_counter() - started
-        self.prefill_seconds += generation.prefill_seconds
+        if not getattr(self.backend, "enforces_schema", True) and self._needs_repair(generation):
+            # a server may ignore the schema (in-process decoding cannot): ask once more, then give up
+            logger.debug("passage %d: output not valid for the schema; asking once more", passage.id)
+            repair = f"That reply is not valid JSON for the required schema. {REPAIR_REQUEST}"
+            messages = [
+                *messages,
+                {"role": "assistant", "content": generation.text},
+                {"role": "user", "content": repair},
+            ]
+            generation = self.backend.generate(messages, self.json_schema, self.max_tokens)
+        with self._lock:
+            self.calls += 1
+            self.decode_seconds += time.perf_counter() - started
+            self.prefill_seconds += generation.prefill_seconds
         triples, error = self.parse(generation)
         if error:
             logger.warning("passage %d: %s", passage.id, error)
@@ -172,7 +212,17 @@ class Extractor:
             prompt_tokens=generation.prompt_tokens,
             seconds=generation.seconds,
             error=error,
+            scored=bool(generation.token_offsets) or not generation.text,
         )
+
+    def _needs_repair(self, generation: Generation) -> bool:
+        if generation.truncated:
+            return False
+        try:
+            self.model.model_validate_json(generation.text)
+        except ValidationError:
+            return True
+        return False
 
     def parse(self, generation: Generation) -> tuple[list[ExtractedTriple], str | None]:
         """Schema-valid triples of a generation, and an error message when part of it was invalid."""

@@ -11,6 +11,7 @@ from kgrag.extract.ensemble import EnsembleExtractor, PassageExtractor
 from kgrag.extract.extractor import Extractor
 from kgrag.generator.base import GeneratorBackend
 from kgrag.generator.llama_cpp import LazyLlamaCpp, LlamaCppOptions
+from kgrag.generator.openai_compat import OpenAICompatBackend, ServerOptions
 from kgrag.generator.ref import ModelRef
 from kgrag.schema import GraphSchema
 
@@ -28,6 +29,23 @@ def llama_cpp_options(settings: Settings) -> LlamaCppOptions:
         repeat_penalty=settings.repeat_penalty,
         continue_threshold=settings.continue_threshold,
     )
+
+
+def make_backend(ref: ModelRef, settings: Settings) -> GeneratorBackend:
+    """The model ``ref`` names: served by ``settings.llm_url`` when it is set (the name is then the
+    server's), else loaded in-process by llama.cpp."""
+    if settings.llm_url:
+        return OpenAICompatBackend(
+            ServerOptions(
+                url=settings.llm_url,
+                model=ref.value,
+                concurrency=settings.llm_concurrency,
+                timeout_s=settings.llm_timeout_s,
+                retries=settings.llm_retries,
+                repeat_penalty=settings.repeat_penalty,
+            )
+        )
+    return LazyLlamaCpp(ref, llama_cpp_options(settings))
 
 
 def warn_if_other_schema(ref: ModelRef, schema: GraphSchema) -> None:
@@ -54,7 +72,7 @@ def make_extractor(
     def one(ref: ModelRef, backend: GeneratorBackend | None) -> Extractor:
         if backend is None:
             warn_if_other_schema(ref, schema)
-            backend = LazyLlamaCpp(ref, llama_cpp_options(settings))
+            backend = make_backend(ref, settings)
         return Extractor(
             schema,
             backend,

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from kgrag.errors import KgragError
-from kgrag.generator.base import Generation
+from kgrag.generator.base import Generation, token_offsets
 from kgrag.generator.continuation import ListContinuation, structural_tokens
 from kgrag.generator.ref import ModelRef
 
@@ -137,18 +137,7 @@ class LlamaCppGenerator:
     def _token_offsets(self, text: str, n_tokens: int) -> list[int]:
         """Character offset in ``text`` where each of the first ``n_tokens`` generated tokens starts."""
         generated = self.llm._input_ids[-n_tokens:] if n_tokens else []  # the tokens just decoded
-        offsets: list[int] = []
-        consumed = b""
-        for token in generated:
-            offsets.append(len(consumed.decode("utf-8", errors="ignore")))
-            consumed += self._token_bytes(int(token))
-        decoded = consumed.decode("utf-8", errors="ignore")
-        shift = len(decoded) - len(decoded.lstrip())  # the chat API strips leading whitespace
-        if not text.startswith(decoded[shift:]):
-            # the recorded tokens do not spell the text (e.g. a special token): fall back to no scores
-            logger.debug("token bytes do not match the completion text; dropping token scores")
-            return []
-        return [max(0, offset - shift) for offset in offsets]
+        return token_offsets(text, [self._token_bytes(int(token)) for token in generated])
 
 
 class LazyLlamaCpp:
