@@ -19,14 +19,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import signal
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from rich.progress import (
@@ -65,6 +62,7 @@ from kgrag.ingest import Chunker, load_documents
 from kgrag.io import write_text_atomic
 from kgrag.records import BuildReport, Document, Extraction, Passage, ResolvedGraph
 from kgrag.schema import GraphSchema
+from kgrag.signals import sigterm_as_interrupt
 from kgrag.text import normalize
 
 logger = logging.getLogger(__name__)
@@ -110,24 +108,6 @@ def _progress(show: bool = True, rate: bool = False) -> Progress:
         transient=True,
         disable=not show,
     )
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``kill``, a service manager stopping the build) ends the build like Ctrl-C: what is
-    finished is saved. Only the main thread can take signals; elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def source_file(source: str) -> str | None:
@@ -357,6 +337,8 @@ class Pipeline:
             raise
         except BaseException:
             report.status = "failed"
+            with suppress(KgragError):  # a server that went away: keep what it read (not if the store failed)
+                passages.add_reads(state.source_weights())
             raise
         else:
             report.status = "complete"

@@ -75,3 +75,18 @@ class FakeGenerator:
         self.prompts.append(messages)
         text = next((out for key, out in self.outputs.items() if key in last_user), self.default)
         return generation(text, self.logprob)
+
+
+def cached_extractions(out: Path) -> int:
+    """How many extractions a build directory's cache holds (0 while it has none), read without
+    taking part in the build's writes."""
+    import sqlite3
+
+    path = out / "cache.sqlite"
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM extractions").fetchone()[0])
+    except sqlite3.Error:
+        return 0

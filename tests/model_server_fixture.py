@@ -96,6 +96,7 @@ class FaultProxy:
         self.faults: list[str | Fault] = []
         self.get_delays: list[float] = []
         self.requests = 0
+        self.authorization: set[str] = set()  # the Authorization headers seen
         self.lock = threading.Lock()
         proxy = self
 
@@ -114,6 +115,7 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with proxy.lock:
                     proxy.requests += 1
+                    proxy.authorization.add(self.headers.get("Authorization", ""))
                     fault = proxy.faults.pop(0) if proxy.faults and self.path.endswith("/chat/completions") else None
                 if fault == "429":
                     return self._send(429, {"Retry-After": "0"}, b'{"error": {"message": "slow down"}}')

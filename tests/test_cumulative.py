@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import EMPTY, FakeGenerator
+from fakes import EMPTY, FakeGenerator, cached_extractions
 from test_pipeline import CORPUS, EXPECTED, OUTPUTS, facts, settings
 from typer.testing import CliRunner
 
@@ -432,19 +432,6 @@ def _wait_for(condition: Any, process: subprocess.Popen[str], timeout: float = 1
         time.sleep(0.1)
 
 
-def _extractions(out: Path) -> int:
-    path = out / "cache.sqlite"
-    if not path.exists():
-        return 0
-    import sqlite3
-
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM extractions").fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.model
 def test_two_real_builds_into_one_directory(docs: Path, tmp_path: Path) -> None:
     """The second of two concurrent CLI builds stops at once with one line naming the first; the first
@@ -467,7 +454,7 @@ def test_a_real_build_stopped_by_ctrl_c_resumes_to_the_same_graph(docs: Path, tm
     out, reference = tmp_path / "kg", tmp_path / "reference"
     assert _cli(reference, docs, "--seeds", "Marie Curie").wait(timeout=600) == 0
     build = _cli(out, docs, "--seeds", "Marie Curie")
-    _wait_for(lambda: _extractions(out) >= 1, build)
+    _wait_for(lambda: cached_extractions(out) >= 1, build)
     sent = time.monotonic()
     build.send_signal(signal.SIGINT)
     _, err = build.communicate(timeout=60)

@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "kgrag.io": 1,
     "kgrag.text": 1,
     "kgrag.records": 1,
+    "kgrag.signals": 1,
     "kgrag.schema": 2,
     "kgrag.config": 2,
     "kgrag.builddir": 2,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import cached_extractions
 from model_server_fixture import FaultProxy, ModelServer, ignoring_the_schema, without_logprobs
 from typer.testing import CliRunner
 
@@ -179,6 +180,30 @@ def test_a_reply_that_ignores_the_schema_gets_one_more_try(
         proxy.close()
 
 
+def test_the_api_key_is_sent_and_never_written_or_logged(
+    docs: Path,
+    server: ModelServer,
+    tmp_path: Path,
+    embedder: MiniLMEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = "sk-kgrag-test-0123456789"
+    monkeypatch.setenv("KGRAG_LLM_API_KEY", secret)
+    proxy = FaultProxy(server.url)
+    try:
+        out = tmp_path / "kg"
+        with caplog.at_level(logging.DEBUG):
+            build(docs, out, embedder, llm_url=proxy.url, llm_concurrency=1, top_k=1)
+        assert proxy.authorization == {f"Bearer {secret}"}
+        assert secret not in caplog.text
+        for path in out.rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
+    finally:
+        proxy.close()
+
+
 def test_eval_through_the_server(server: ModelServer, tmp_path: Path) -> None:
     data = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll04" / "dev.jsonl"
     report = tmp_path / "report.json"
@@ -221,7 +246,7 @@ def test_a_server_killed_mid_build_ends_it_with_one_line_and_the_build_resumes(
     try:
         build_proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + 240
-        while _cached(out) < 1:
+        while cached_extractions(out) < 1:
             assert build_proc.poll() is None and time.monotonic() < deadline, build_proc.communicate()
             time.sleep(0.1)
         own.kill()
@@ -237,16 +262,3 @@ def test_a_server_killed_mid_build_ends_it_with_one_line_and_the_build_resumes(
         own.stop()
         if build_proc.poll() is None:
             build_proc.send_signal(signal.SIGKILL)
-
-
-def _cached(out: Path) -> int:
-    import sqlite3
-
-    path = out / "cache.sqlite"
-    if not path.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM extractions").fetchone()[0])
-    except sqlite3.Error:
-        return 0

@@ -21,7 +21,7 @@ console = Console()
 err = Console(stderr=True)
 
 logger = logging.getLogger(__name__)
-_NOISY = ("sentence_transformers", "httpx", "faiss", "urllib3", "filelock", "gguf", "matplotlib")
+_NOISY = ("sentence_transformers", "httpx", "httpcore", "faiss", "urllib3", "filelock", "gguf", "matplotlib")
 
 
 def setup_logging(verbose: bool) -> None:

@@ -80,7 +80,8 @@ def serve_model(
     server, with parallel slots and the prompt prefix kept between requests.
     """
     from kgrag.config import default_threads
-    from kgrag.generator.server import LocalModelServer, ServeOptions, serve_until_stopped
+    from kgrag.generator.server import LocalModelServer, ServeOptions
+    from kgrag.signals import serve_until_stopped
 
     setup_logging(verbose)
     options = ServeOptions(
@@ -88,7 +89,7 @@ def serve_model(
     )
     server = LocalModelServer(options, log=log)
 
-    def ready(server: LocalModelServer) -> None:
+    def ready() -> None:
         # plain writes: the lines must survive any terminal width and a pipe
         lines = [
             f"model server ready: {server.url}   ({options.parallel} slots, {options.threads} threads)",
@@ -99,5 +100,5 @@ def serve_model(
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
 
-    serve_until_stopped(server, ready)
+    serve_until_stopped(server.start, server.stop, ready, server.ended)
     console.print("model server stopped", highlight=False)

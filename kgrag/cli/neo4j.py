@@ -68,7 +68,7 @@ def serve_graph(
     It uses NEO4J_PASSWORD and NEO4J_DATABASE when set; otherwise it generates a password, keeps it
     in the folder's neo4j.env and prints the export lines that make `kgrag push` find it.
     """
-    from kgrag.neo4j.server import ENV_FILE, LocalGraphServer, ServerConfig, resolve_config
+    from kgrag.neo4j.server import ENV_FILE, LocalGraphServer, resolve_config
     from kgrag.neo4j.store import Neo4jSettings
 
     setup_logging(verbose)
@@ -84,7 +84,8 @@ def serve_graph(
         env.database if "database" in given else None,
     )
 
-    def ready(cfg: ServerConfig) -> None:
+    def ready() -> None:
+        cfg = config
         # plain writes, not rich: the export lines must survive any terminal width and a pipe
         lines = [
             f"graph server ready (data in {cfg.dir})",
@@ -99,11 +100,12 @@ def serve_graph(
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
 
-    from kgrag.neo4j.server import serve_until_stopped
+    from kgrag.signals import serve_until_stopped
 
+    server = LocalGraphServer(config)
     cwd = Path.cwd()
     try:
-        serve_until_stopped(LocalGraphServer(config), ready)
+        serve_until_stopped(server.start, server.stop, ready)
     finally:
         os.chdir(cwd)
     console.print("graph server stopped", highlight=False)

@@ -16,15 +16,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 import httpx
 from pydantic import BaseModel, Field
@@ -157,24 +154,8 @@ class LocalModelServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def serve_until_stopped(server: LocalModelServer, on_ready: Callable[[LocalModelServer], None]) -> None:
-    """Start ``server``, call ``on_ready``, and block until Ctrl-C or SIGTERM (or the server ends);
-    then stop it cleanly."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        server.start()
-        if not stop.is_set():
-            on_ready(server)
-        while not stop.wait(0.5):
-            if server.process is None or server.process.poll() is not None:
-                raise KgragError(f"llama-server ended by itself: {server.last_output()}")
-    finally:
-        server.stop()
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    def ended(self) -> str | None:
+        """Why the server is no longer running, when it is not (None while it runs)."""
+        if self.process is None or self.process.poll() is not None:
+            return f"llama-server ended by itself: {self.last_output()}"
+        return None

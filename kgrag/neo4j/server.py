@@ -14,10 +14,7 @@ import re
 import secrets
 import shlex
 import socket
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from dotenv import dotenv_values
@@ -198,25 +195,3 @@ class LocalGraphServer:
             server, self._server = self._server, None
             server.stop()
             logger.debug("ArcadeDB stopped")
-
-
-def serve_until_stopped(server: LocalGraphServer, on_ready: Callable[[ServerConfig], None]) -> None:
-    """Start ``server``, call ``on_ready``, and block until Ctrl-C or SIGTERM; then stop cleanly."""
-    import signal
-
-    stop = threading.Event()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        server.start()
-        if not stop.is_set():
-            on_ready(server.config)
-        while not stop.wait(0.5):
-            pass
-    finally:
-        server.stop()
-        for sig, old in previous.items():
-            signal.signal(sig, old)
