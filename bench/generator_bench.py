@@ -3,14 +3,16 @@
     python bench/generator_bench.py --models qwen2.5-0.5b,qwen2.5-1.5b --passages 40 --concurrency 1,2,4,8
 
 The same passages (the first ``--passages`` of the physics-history corpus in ../shared/data, cut as
-``kgrag build`` cuts them) go through the extractor, with no cache, once in-process (one passage
-after another: what ``kgrag build`` does without ``--llm-url``) and once through ``kgrag
+``kgrag build`` cuts them) go through the extractor, with no cache, one passage after another
+in-process (what ``kgrag build`` does without ``--llm-url``) twice: with llama-cpp-python's own
+sampler chain, which masks the whole vocabulary with the grammar at every step (the path before
+kgrag.generator.sampling), and with the grammar checked last (the default now); then through ``kgrag
 serve-model`` per concurrency level (a server with that many slots, that many requests in flight).
-For each it prints passages/s, generated tokens/s, the prefill share of the in-process time, and
-the share of passages whose output is identical to the in-process one. Both run with
-``--repeat-penalty`` (1.0 by default: llama.cpp's server also counts the prompt's last tokens as
-repeats, the in-process sampler only the generated ones, so with a penalty they decode near ties
-apart for a reason that is not the batching being measured).
+For each it prints passages/s, generated tokens/s, the prefill share of the in-process time,
+generated tokens per extracted triple, and the share of passages whose triples are identical to the
+sampler chain's. All run with ``--repeat-penalty`` (1.0 by default: llama.cpp's server also counts
+the prompt's last tokens as repeats, the in-process sampler only the generated ones, so with a
+penalty they decode near ties apart for a reason that is not the batching being measured).
 """
 
 from __future__ import annotations
@@ -37,10 +39,15 @@ def passages(n: int) -> list[Passage]:
     return Chunker(3, 1).chunk(documents)[:n]
 
 
-def run(settings: Settings, todo: list[Passage]) -> tuple[float, dict[int, Extraction], float]:
-    """Wall seconds, the extraction of each passage, and the prefill seconds (in-process only)."""
+def run(
+    settings: Settings, todo: list[Passage], grammar_last: bool = True
+) -> tuple[float, dict[int, Extraction], float]:
+    """Wall seconds, the extraction of each passage, and the prefill seconds (in-process only).
+    ``grammar_last=False`` runs the in-process model with llama-cpp-python's own sampler chain."""
     extractor = make_extractor(settings, GraphSchema.load(settings.schema_path), None)
     extractor.extract(todo[0])  # load the model (or open the connection) outside the timing
+    if not settings.llm_url:
+        extractor.backend._backend.grammar_last = grammar_last  # type: ignore[attr-defined]
     started = time.perf_counter()
     results = dict((p.id, e) for p, e in extractor.extract_many(todo[1:]))
     results[todo[0].id] = extractor.extract(todo[0])  # not cached: timed as the others
@@ -51,6 +58,25 @@ def run(settings: Settings, todo: list[Passage]) -> tuple[float, dict[int, Extra
 def _keys(extraction: Extraction) -> list[tuple[str, ...]]:
     """What the model wrote, without the probabilities (the same tokens can score a hair apart)."""
     return [(t.head, t.head_type, t.relation, t.tail, t.tail_type) for t in extraction.triples]
+
+
+def _row(
+    model: str,
+    path: str,
+    todo: list[Passage],
+    seconds: float,
+    results: dict[int, Extraction],
+    before: dict[int, Extraction],
+    prefill: float | None,
+) -> str:
+    tokens = sum(e.completion_tokens for e in results.values())
+    triples = sum(len(e.triples) for e in results.values())
+    same = sum(_keys(results[p.id]) == _keys(before[p.id]) for p in todo)
+    share = f"{prefill / seconds:.0%}" if prefill is not None else ""
+    return (
+        f"| {model} | {path} | {len(todo) / seconds:.3f} | {tokens / seconds:.1f} | {share} "
+        f"| {tokens / max(triples, 1):.1f} | {same / len(todo):.0%} |"
+    )
 
 
 def main() -> int:
@@ -64,28 +90,26 @@ def main() -> int:
     todo = passages(args.passages)
     levels = [int(c) for c in args.concurrency.split(",")]
     print(f"{len(todo)} passages of {CORPUS.name}, {args.threads} threads, repeat penalty {args.repeat_penalty:g}")
-    print("| model | path | passages/s | generated tokens/s | prefill share | identical to in-process |")
-    print("|---|---|---:|---:|---:|---:|")
+    print(
+        "| model | path | passages/s | generated tokens/s | prefill share | generated tokens per triple "
+        "| identical to before |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|")
     for model in args.models.split(","):
         base = Settings(model=model, n_threads=args.threads, repeat_penalty=args.repeat_penalty)
-        seconds, local, prefill = run(base, todo)
-        tokens = sum(e.completion_tokens for e in local.values())
+        seconds, local, prefill = run(base, todo, grammar_last=False)
         print(
-            f"| {model} | in-process, one at a time | {len(todo) / seconds:.3f} | {tokens / seconds:.1f} "
-            f"| {prefill / seconds:.0%} | 100% |"
+            _row(model, "in-process, llama-cpp-python's sampler chain (before)", todo, seconds, local, local, prefill)
         )
+        seconds, remote, prefill = run(base, todo)
+        print(_row(model, "in-process, grammar checked last (default)", todo, seconds, remote, local, prefill))
         sys.stdout.flush()
         for level in levels:
             options = ServeOptions(model=model, port=free_port(), parallel=level, threads=args.threads)
             with LocalModelServer(options) as server:
                 served = base.model_copy(update={"llm_url": server.url, "llm_concurrency": level})
                 seconds, remote, _ = run(served, todo)
-            tokens = sum(e.completion_tokens for e in remote.values())
-            same = sum(_keys(remote[p.id]) == _keys(local[p.id]) for p in todo)
-            print(
-                f"| {model} | server, {level} in flight | {len(todo) / seconds:.3f} | {tokens / seconds:.1f} "
-                f"| | {same / len(todo):.0%} |"
-            )
+            print(_row(model, f"server, {level} in flight", todo, seconds, remote, local, None))
             sys.stdout.flush()
     return 0
 

@@ -22,6 +22,7 @@ from kgrag.errors import KgragError
 from kgrag.generator.base import Generation, token_offsets
 from kgrag.generator.continuation import ListContinuation, structural_tokens
 from kgrag.generator.ref import ModelRef
+from kgrag.generator.sampling import GrammarLastGreedy
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class LlamaCppGenerator:
         seed: int = 0,
         lora_path: Path | None = None,
         min_continue: float | None = None,
+        grammar_last: bool = True,
     ) -> None:
         try:
             from llama_cpp import Llama
@@ -76,6 +78,9 @@ class LlamaCppGenerator:
         self._identity = identity
         self.repeat_penalty = repeat_penalty
         self.min_continue = min_continue  # see kgrag.generator.continuation; None: plain greedy
+        self.grammar_last = grammar_last  # see kgrag.generator.sampling; False: llama-cpp-python's own chain
+        self.full_masks = 0  # steps where the grammar had to mask the whole vocabulary (grammar_last only)
+        self.steps = 0
         self._structural: dict[int, bytes] | None = None
         with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
             self.llm = Llama(
@@ -100,14 +105,29 @@ class LlamaCppGenerator:
         if self.min_continue is not None:
             continuation = self._continuation(json_schema, self.min_continue)
             processors.append(continuation)
-        response = self.llm.create_chat_completion(
-            messages=messages,  # type: ignore[arg-type]
-            response_format={"type": "json_object", "schema": json_schema},
-            temperature=0.0,
-            max_tokens=max_tokens,
-            repeat_penalty=self.repeat_penalty,
-            logits_processor=processors,
-        )
+        sampler = None
+        constraint: dict[str, Any] = {"response_format": {"type": "json_object", "schema": json_schema}}
+        repeat_penalty = self.repeat_penalty
+        if self.grammar_last:
+            sampler = GrammarLastGreedy(
+                self.llm._model.vocab, json_schema, self.repeat_penalty, self.llm.last_n_tokens_size
+            )
+            processors.append(sampler)
+            constraint, repeat_penalty = {}, 1.0  # the sampler applies both, in llama.cpp's server's order
+        try:
+            response = self.llm.create_chat_completion(
+                messages=messages,  # type: ignore[arg-type]
+                temperature=0.0,
+                max_tokens=max_tokens,
+                repeat_penalty=repeat_penalty,
+                logits_processor=processors,
+                **constraint,
+            )
+        finally:
+            if sampler is not None:
+                sampler.close()
+                self.steps += sampler.steps
+                self.full_masks += sampler.full_masks
         elapsed = time.perf_counter() - started
         choice = response["choices"][0]  # type: ignore[index]
         text = choice["message"]["content"] or ""
