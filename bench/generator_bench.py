@@ -88,7 +88,7 @@ def main() -> int:
     parser.add_argument("--repeat-penalty", type=float, default=1.0)
     args = parser.parse_args()
     todo = passages(args.passages)
-    levels = [int(c) for c in args.concurrency.split(",")]
+    levels = [int(c) for c in args.concurrency.split(",") if c]
     print(f"{len(todo)} passages of {CORPUS.name}, {args.threads} threads, repeat penalty {args.repeat_penalty:g}")
     print(
         "| model | path | passages/s | generated tokens/s | prefill share | generated tokens per triple "
