@@ -19,22 +19,28 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 from collections import Counter, deque
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+logger = logging.getLogger(__name__)
 _TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.float32), ("p", np.float32)])
 
 
 @lru_cache(maxsize=8)
 def _grammar_text(schema_json: str) -> tuple[str, str]:
     """GBNF text and root rule for a JSON schema, converted the way llama-cpp-python's
-    ``response_format`` does."""
-    from llama_cpp.llama_grammar import LlamaGrammar
+    ``response_format`` does (including its fallback to any JSON when the schema cannot be converted)."""
+    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
-    grammar = LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    try:
+        grammar = LlamaGrammar.from_json_schema(schema_json, verbose=False)
+    except Exception as exc:  # llama-cpp-python falls back on any failure; so do we, saying so
+        logger.warning("the output schema could not be turned into a grammar (%s); any JSON is allowed", exc)
+        grammar = LlamaGrammar.from_string(JSON_GBNF, verbose=False)
     return grammar._grammar, grammar._root
 
 
