@@ -5,20 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from corpora import CURIES, write_corpus
 
 from kgrag.api import KnowledgeGraph
 from kgrag.config import Settings
 from kgrag.generator.registry import get_spec, missing_packages
 from kgrag.index.passage_store import PassageStore
 from kgrag.pipeline import Pipeline
-
-CORPUS = {
-    "marie.txt": "Marie Curie was a Polish physicist and chemist. In 1895 Marie Curie married Pierre Curie, "
-    "a French physicist. Marie Curie was born in Warsaw.",
-    "pierre.txt": "Pierre Curie was a French physicist. Pierre Curie was born in Paris. Pierre Curie shared "
-    "the 1903 Nobel Prize in Physics with Marie Curie and Henri Becquerel.",
-    "polonium.txt": "Polonium is a chemical element. Polonium was discovered in 1898 by Marie Curie.",
-}
 
 pytestmark = pytest.mark.model
 SETTINGS = Settings(model="qwen2.5-0.5b", top_k=3, hops=2, max_entities=4)
@@ -28,9 +21,7 @@ SETTINGS = Settings(model="qwen2.5-0.5b", top_k=3, hops=2, max_entities=4)
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if missing_packages(get_spec("qwen2.5-0.5b")):
         pytest.fail("the 0.5B model packages are missing: run scripts/setup.sh")
-    docs = tmp_path_factory.mktemp("docs")
-    for name, text in CORPUS.items():
-        (docs / name).write_text(text, encoding="utf-8")
+    docs = write_corpus(tmp_path_factory.mktemp("docs"), CURIES)
     out = tmp_path_factory.mktemp("build")
     settings = Settings(model="qwen2.5-0.5b", top_k=3, hops=2, max_entities=4)
     report = Pipeline(settings, out, show_progress=False).run([docs], ["Marie Curie"])

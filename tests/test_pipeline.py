@@ -11,6 +11,7 @@ from typing import Any
 
 import networkx as nx
 import pytest
+from corpora import write_corpus
 from fakes import SCHEMAS, FakeGenerator, triples_json
 from typer.testing import CliRunner
 
@@ -106,10 +107,7 @@ def settings(**overrides: Any) -> Settings:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("docs")
-    for name, text in CORPUS.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return write_corpus(tmp_path_factory.mktemp("docs"), CORPUS)
 
 
 def build(

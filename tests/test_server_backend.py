@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from corpora import CURIES, write_corpus
 from fakes import cached_extractions
 from model_server_fixture import FaultProxy, ModelServer, ignoring_the_schema, without_logprobs
 from typer.testing import CliRunner
@@ -33,13 +34,6 @@ from kgrag.pipeline import Pipeline
 
 pytestmark = pytest.mark.model
 MODEL = "smollm2-135m"
-CORPUS = {
-    "marie.txt": "Marie Curie was a Polish physicist and chemist. In 1895 Marie Curie married Pierre Curie, "
-    "a French physicist. Marie Curie was born in Warsaw.",
-    "pierre.txt": "Pierre Curie was a French physicist. Pierre Curie was born in Paris. Pierre Curie shared "
-    "the 1903 Nobel Prize in Physics with Marie Curie and Henri Becquerel.",
-    "polonium.txt": "Polonium is a chemical element. Polonium was discovered in 1898 by Marie Curie.",
-}
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +49,7 @@ def server() -> Iterator[ModelServer]:
 
 @pytest.fixture(scope="module")
 def docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("docs")
-    for name, text in CORPUS.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return write_corpus(tmp_path_factory.mktemp("docs"), CURIES)
 
 
 def settings(**overrides: Any) -> Settings:
