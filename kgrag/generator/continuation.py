@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from kgrag.generator.sampling import GeneratedTokens
+
 _STRUCTURE = frozenset(b'"]},[ \t\r\n')
 _LIST_DEPTH = 2  # {"triples": [ ... ]}: the object is depth 1, the triple list depth 2, a triple depth 3
 _DECISION_MASS = 0.2  # closing + continuing tokens must hold this much probability to count as the decision
@@ -100,8 +102,7 @@ class ListContinuation:
         self.min_continue = min_continue
         self.max_items = max_items
         self.state = JsonState()
-        self.prompt_len: int | None = None
-        self.seen = 0  # generated tokens already fed to the state
+        self.generated = GeneratedTokens()  # the generated tokens already fed to the state
         self.forced = 0  # decisions where closing the list was forbidden
         self._ratios: dict[int, float] = {}  # triples before the gap -> highest P(continue) share seen there
 
@@ -113,11 +114,8 @@ class ListContinuation:
         return [self._ratios.get(gap, 0.0) for gap in range(1, max(self._ratios) + 1)]
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        if self.prompt_len is None:
-            self.prompt_len = len(input_ids)
-        for token in input_ids[self.prompt_len + self.seen :]:
+        for token in self.generated.new(input_ids):
             self.state.feed(self.token_bytes(int(token)))
-            self.seen += 1
         state = self.state
         if not (state.depth == _LIST_DEPTH or (state.depth == _LIST_DEPTH + 1 and state.in_string)):
             return scores

@@ -20,7 +20,6 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
-from collections import Counter, deque
 from functools import lru_cache
 from typing import Any
 
@@ -44,6 +43,26 @@ def _grammar_text(schema_json: str) -> tuple[str, str]:
     return grammar._grammar, grammar._root
 
 
+class GeneratedTokens:
+    """What a logits processor needs of ``input_ids``, which llama-cpp-python passes whole (prompt
+    first) at every step: the tokens generated so far, and those new since the previous step."""
+
+    def __init__(self) -> None:
+        self.prompt_len: int | None = None
+        self.seen = 0
+
+    def new(self, input_ids: np.ndarray) -> np.ndarray:
+        """The tokens generated since the previous call (on the first call, the prompt's length is noted)."""
+        if self.prompt_len is None:
+            self.prompt_len = len(input_ids)
+        fresh = input_ids[self.prompt_len + self.seen :]
+        self.seen += len(fresh)
+        return fresh
+
+    def all(self, input_ids: np.ndarray) -> np.ndarray:
+        return input_ids[self.prompt_len :]
+
+
 class GrammarLastGreedy:
     """A logits processor for one generation (see the module doc). Call :meth:`close` when done."""
 
@@ -56,31 +75,18 @@ class GrammarLastGreedy:
         if not self._grammar:
             raise ValueError("llama.cpp could not compile the grammar of this JSON schema")
         self.penalty = np.float32(repeat_penalty)
-        self._window: deque[int] = deque(maxlen=last_n) if last_n > 0 else deque(maxlen=0)
-        self._counts: Counter[int] = Counter()
-        self.prompt_len: int | None = None
-        self.seen = 0
+        self.last_n = last_n  # the penalty's window: this many generated tokens (0: no penalty)
+        self.generated = GeneratedTokens()
         self.steps = 0
         self.full_masks = 0  # steps where the grammar rejected the likeliest token
         self._one = llama_cpp.llama_token_data()
         self._one_array = llama_cpp.llama_token_data_array(ctypes.pointer(self._one), 1, -1, False)
-        self._all: Any = None  # a whole-vocabulary llama_token_data array, made on first need
+        self._all: tuple[Any, np.ndarray] | None = None  # a whole-vocabulary llama_token_data array, made on first need
 
     def close(self) -> None:
         if self._grammar:
             self._lib.llama_sampler_free(self._grammar)
             self._grammar = None
-
-    def _accept(self, token: int) -> None:
-        self._lib.llama_sampler_accept(self._grammar, token)
-        if self._window.maxlen:
-            if len(self._window) == self._window.maxlen:
-                oldest = self._window[0]
-                self._counts[oldest] -= 1
-                if not self._counts[oldest]:
-                    del self._counts[oldest]
-            self._window.append(token)
-            self._counts[token] += 1
 
     def _allows(self, token: int, logit: float) -> bool:
         self._one.id, self._one.logit, self._one.p = token, logit, 0.0
@@ -90,27 +96,24 @@ class GrammarLastGreedy:
 
     def _mask(self, scores: np.ndarray) -> None:
         """Set every token the grammar does not allow to -inf (the whole-vocabulary pass)."""
-        size = len(scores)
-        if self._all is None or len(self._all[1]) != size:
-            data = (self._lib.llama_token_data * size)()
+        if self._all is None:
+            data = (self._lib.llama_token_data * len(scores))()
             view = np.frombuffer(data, dtype=_TOKEN_DATA)
-            view["id"] = np.arange(size, dtype=np.intc)
+            view["id"] = np.arange(len(scores), dtype=np.intc)
             self._all = (data, view)
         data, view = self._all
         view["logit"] = scores
         view["p"] = 0.0
-        array = self._lib.llama_token_data_array(data, size, -1, False)
+        array = self._lib.llama_token_data_array(data, len(scores), -1, False)
         self._lib.llama_sampler_apply(self._grammar, ctypes.byref(array))
         scores[np.isneginf(view["logit"])] = -np.inf
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        if self.prompt_len is None:
-            self.prompt_len = len(input_ids)
-        for token in input_ids[self.prompt_len + self.seen :]:
-            self._accept(int(token))
-            self.seen += 1
-        if self._counts and self.penalty != 1.0:
-            ids = np.fromiter(self._counts, dtype=np.intp, count=len(self._counts))
+        for token in self.generated.new(input_ids):
+            self._lib.llama_sampler_accept(self._grammar, int(token))
+        if self.last_n > 0 and self.penalty != 1.0:
+            # llama.cpp's penalties sampler: each distinct token among the last last_n generated ones
+            ids = np.unique(self.generated.all(input_ids)[-self.last_n :]).astype(np.intp)
             picked = scores[ids]
             scores[ids] = np.where(picked <= 0, picked * self.penalty, picked / self.penalty)
         self.steps += 1
