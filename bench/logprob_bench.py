@@ -35,7 +35,7 @@ def timed(llm: Llama, all_messages: list[list[dict[str, Any]]], schema: dict[str
     for messages in all_messages:
         extra: dict[str, Any] = {}
         if mode == "recorder":
-            extra["logits_processor"] = [_LogprobRecorder(0)]
+            extra["logits_processor"] = [_LogprobRecorder()]
         elif mode == "logprobs":
             extra["logprobs"] = True
             extra["top_logprobs"] = 1

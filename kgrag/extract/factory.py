@@ -21,13 +21,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def llama_cpp_options(settings: Settings) -> LlamaCppOptions:
-    """What llama.cpp needs of the settings."""
+def llama_cpp_options(settings: Settings, ref: ModelRef | None = None) -> LlamaCppOptions:
+    """What llama.cpp needs of the settings (and, for the passages decoded at once when the settings
+    leave it unset, of the model)."""
     return LlamaCppOptions(
         n_ctx=settings.n_ctx,
         n_threads=settings.n_threads,
         repeat_penalty=settings.repeat_penalty,
         continue_threshold=settings.continue_threshold,
+        parallel=settings.llm_concurrency or (ref.parallel if ref is not None else 1),
     )
 
 
@@ -45,7 +47,7 @@ def make_backend(ref: ModelRef, settings: Settings) -> GeneratorBackend:
                 repeat_penalty=settings.repeat_penalty,
             )
         )
-    return LazyLlamaCpp(ref, llama_cpp_options(settings))
+    return LazyLlamaCpp(ref, llama_cpp_options(settings, ref))
 
 
 def warn_if_other_schema(ref: ModelRef, schema: GraphSchema) -> None:

@@ -93,6 +93,18 @@ class ModelRef(BaseModel):
             size = path.stat().st_size if path.is_file() else reference.size_bytes
         return (reference.seconds_per_passage or 10.0) * size / reference.size_bytes
 
+    @property
+    def parallel(self) -> int:
+        """Passages decoded at once in-process: the measured best of a bundled model (an adapter's
+        base's), else that of the bundled model nearest in file size."""
+        if self.kind == "adapter":
+            return self.base.parallel
+        if self.kind == "bundled":
+            return REGISTRY[self.value].parallel
+        path = Path(self.value).expanduser()
+        size = path.stat().st_size if path.is_file() else 0
+        return min(REGISTRY.values(), key=lambda spec: abs(spec.size_bytes - size)).parallel
+
     def check(self) -> None:
         """Fail fast, before anything loads: an unknown name or a missing file is one line listing
         the names that would work; a bundled model whose packages are missing names the pip command."""
