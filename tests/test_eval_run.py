@@ -4,6 +4,8 @@ verbaliser scores, and one real run on 5 CoNLL04 dev examples with the 0.5B mode
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,29 @@ class FailingGenerator(FakeGenerator):
         return super().generate(messages, json_schema, max_tokens)
 
 
+class ParallelGenerator(FailingGenerator):
+    """Serves several requests at once, as a server or the in-process batch decoder does; notes
+    the most it had in flight."""
+
+    parallelism = 3
+
+    def __init__(self, fail_on: str, **kwargs: Any) -> None:
+        super().__init__(fail_on, **kwargs)
+        self._lock = threading.Lock()
+        self.in_flight = self.most = 0
+
+    def generate(self, messages: list[dict[str, str]], json_schema: dict[str, Any], max_tokens: int) -> Generation:
+        with self._lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            time.sleep(0.05)
+            return super().generate(messages, json_schema, max_tokens)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
 OUTPUTS = {
     "Booth": triples_json(
         ["John Wilkes Booth", "Peop", "Kill", "President Lincoln", "Peop"],
@@ -108,6 +133,21 @@ def test_report_and_predictions_with_a_bad_line_and_a_failing_example(tmp_path: 
     assert lines[0]["snapped"] == []  # the lower-case copy was already merged by the extractor
     assert lines[2]["snapped"] == [["wang ziqiang", "Wang Ziqiang"]] and lines[2]["tp"]["strict"] == 1
     assert "unreadable" in lines[1]["error"] and "exploded" in lines[3]["error"]
+
+
+def test_a_backend_serving_several_at_once_reads_examples_together(tmp_path: Path, settings: Settings) -> None:
+    """The same report and predictions (in file order) as one example at a time, the failing
+    example failing alone, with several requests in flight."""
+    data = write_jsonl(tmp_path / "dev.jsonl", conll_rows())
+    one, many = FailingGenerator("Oswald", outputs=OUTPUTS), ParallelGenerator("Oswald", outputs=OUTPUTS)
+    reports = [
+        evaluate_extraction(data, settings, predictions=tmp_path / f"{n}.jsonl", backend=b, show_progress=False)
+        for n, b in (("one", one), ("many", many))
+    ]
+    assert many.most > 1
+    keys = ("examples", "failed", "invalid", "strict", "normalized", "filtered")
+    assert [getattr(reports[1], k) for k in keys] == [getattr(reports[0], k) for k in keys]
+    assert (tmp_path / "many.jsonl").read_text(encoding="utf-8") == (tmp_path / "one.jsonl").read_text(encoding="utf-8")
 
 
 def test_ctrl_c_leaves_a_partial_report(tmp_path: Path, settings: Settings) -> None:

@@ -297,11 +297,14 @@ def evaluate_extraction(
     started = time.perf_counter()
     with _open_predictions(predictions) as out, _progress(show_progress) as progress:
         task = progress.add_task(data.name, total=len(lines))
+        # a backend that serves several passages at once gets a window of examples together
+        width = 4 * extractor.parallelism if extractor.parallelism > 1 else 1
         try:
-            for i, line in enumerate(lines):
-                load_seconds += _one(i, line, extractor, schema, tally, out, chunker, min_prob)
+            for start in range(0, len(lines), width):
+                window = lines[start : start + width]
+                load_seconds += _window(start, window, extractor, schema, tally, out, chunker, min_prob)
                 f1 = prf(tally.total["strict"]).f1
-                progress.update(task, advance=1, description=f"{data.name}  strict F1 {f1:.3f}")
+                progress.update(task, advance=len(window), description=f"{data.name}  strict F1 {f1:.3f}")
         except KeyboardInterrupt:
             interrupted = True
             logger.warning("interrupted after %d of %d examples; the report covers those", tally.examples, len(lines))
@@ -338,11 +341,10 @@ def _passages(i: int, example: Example, chunker: Chunker | None) -> list[Passage
     return chunker.chunk([document]) or [whole]
 
 
-def _extract(extractor: PassageExtractor, passages: list[Passage], example_id: str) -> Extraction:
-    """One extraction holding the triples of every passage (read together: a server takes them at
-    once), in passage order; the first error (if any) is kept."""
+def _merge(passages: list[Passage], parts: dict[int, Extraction], example_id: str) -> Extraction:
+    """One extraction holding the triples of every passage, in passage order; the first error (if
+    any) is kept."""
     merged = Extraction(passage_id=passages[0].id)
-    parts = {passage.id: part for passage, part in extractor.extract_many(passages)}
     for passage in passages:
         part = parts[passage.id]
         merged.triples += part.triples
@@ -355,9 +357,40 @@ def _extract(extractor: PassageExtractor, passages: list[Passage], example_id: s
     return merged
 
 
-def _one(
-    i: int,
-    line: str,
+def _extract_each(
+    extractor: PassageExtractor, jobs: list[tuple[Example, list[Passage]]]
+) -> list[Extraction | Exception]:
+    """Each example's extraction (or why it failed), its passages read together with the other
+    examples' (a backend serving several at once gets them all); when reading them together fails,
+    each example is read alone, so one bad example never takes the others with it."""
+    if len(jobs) > 1:
+        every = [p for _, passages in jobs for p in passages]
+        flat = [p.model_copy(update={"id": n}) for n, p in enumerate(every)]  # ids unique across examples
+        try:
+            parts = {passage.id: part for passage, part in extractor.extract_many(flat)}
+        except Exception as exc:  # retried one example at a time below
+            logger.debug("reading %d examples together failed (%s); reading each alone", len(jobs), exc)
+        else:
+            results: list[Extraction | Exception] = []
+            offset = 0
+            for example, passages in jobs:
+                mine = {p.id: parts[offset + k] for k, p in enumerate(passages)}
+                results.append(_merge(passages, mine, example.id))
+                offset += len(passages)
+            return results
+    results = []
+    for example, passages in jobs:
+        try:
+            parts = {passage.id: part for passage, part in extractor.extract_many(passages)}
+            results.append(_merge(passages, parts, example.id))
+        except Exception as exc:  # one bad example never stops the run
+            results.append(exc)
+    return results
+
+
+def _window(
+    start: int,
+    lines: list[str],
     extractor: PassageExtractor,
     schema: GraphSchema,
     tally: _Tally,
@@ -365,29 +398,55 @@ def _one(
     chunker: Chunker | None = None,
     min_prob: float = 0.0,
 ) -> float:
-    """Extract and score example ``i``; returns the seconds spent loading the model, if it loaded."""
-    try:
-        example = Example.model_validate_json(line)
-    except ValidationError as exc:
-        tally.examples += 1
-        tally.failed += 1
-        logger.warning("example %d: unreadable line: %s", i, exc.errors()[0]["msg"])
-        _write(out, {"line": i, "error": f"unreadable line: {exc.errors()[0]['msg']}"})
-        return 0.0
-    passages = _passages(i, example, chunker)
+    """Extract and score examples ``start``… (``lines``); returns the seconds spent loading the
+    model, if it loaded."""
+    read: list[tuple[int, Example | str]] = []  # each line's example, or why it is unreadable
+    for i, line in enumerate(lines, start):
+        try:
+            read.append((i, Example.model_validate_json(line)))
+        except ValidationError as exc:
+            read.append((i, exc.errors()[0]["msg"]))
+    jobs = [(example, _passages(i, example, chunker)) for i, example in read if isinstance(example, Example)]
     was_loaded = extractor.loaded
-    cached = all(extractor.is_cached(p) for p in passages)
+    cached = [all(extractor.is_cached(p) for p in passages) for _, passages in jobs]
     started = time.perf_counter()
+    results = iter(_extract_each(extractor, jobs) if jobs else [])
+    wall = time.perf_counter() - started
+    generated = [0.0]
+    hits = iter(cached)
+    for i, example in read:  # in file order
+        if isinstance(example, str):
+            tally.examples += 1
+            tally.failed += 1
+            logger.warning("example %d: unreadable line: %s", i, example)
+            _write(out, {"line": i, "error": f"unreadable line: {example}"})
+            continue
+        result = next(results)
+        if isinstance(result, Extraction):
+            generated.append(result.seconds)
+        _score(i, example, result, next(hits), schema, tally, out, min_prob)
+    return max(wall - max(generated), 0.0) if not was_loaded and extractor.loaded else 0.0
+
+
+def _score(
+    i: int,
+    example: Example,
+    result: Extraction | Exception,
+    cached: bool,
+    schema: GraphSchema,
+    tally: _Tally,
+    out: IO[str] | None,
+    min_prob: float,
+) -> None:
+    """Score example ``i``'s extraction (or count its failure) and write its prediction line."""
     error: str | None = None
-    try:
-        extraction = _extract(extractor, passages, example.id)
-    except Exception as exc:  # one bad example never stops the run
-        logger.warning("example %s: extraction failed: %s", example.id, exc)
-        extraction = Extraction(passage_id=i, error=f"failed: {exc}")
+    if isinstance(result, Exception):
+        logger.warning("example %s: extraction failed: %s", example.id, result)
+        extraction = Extraction(passage_id=i, error=f"failed: {result}")
         error = extraction.error
         tally.failed += 1
-    wall = time.perf_counter() - started
-    load = wall - extraction.seconds if not was_loaded and extractor.loaded else 0.0
+    else:
+        extraction = result
     tally.examples += 1
     tally.cached += int(cached)
     if extraction.error and error is None:
@@ -415,4 +474,3 @@ def _one(
             "error": extraction.error,
         },
     )
-    return max(load, 0.0)

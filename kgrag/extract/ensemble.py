@@ -35,6 +35,11 @@ class PassageExtractor(Protocol):
     @property
     def loaded(self) -> bool: ...
 
+    @property
+    def parallelism(self) -> int:
+        """Passages worth handing to :meth:`extract_many` together (1: one at a time is as fast)."""
+        ...
+
     def is_cached(self, passage: Passage) -> bool: ...
 
     def extract(self, passage: Passage) -> Extraction: ...
@@ -86,6 +91,10 @@ class EnsembleExtractor:
     @property
     def loaded(self) -> bool:
         return all(member.loaded for member in self.members)
+
+    @property
+    def parallelism(self) -> int:
+        return max(member.parallelism for member in self.members)  # each member reads all the passages
 
     @property
     def calls(self) -> int:

@@ -136,6 +136,11 @@ class Extractor:
         """False while a lazy backend has not loaded its model yet."""
         return bool(getattr(self.backend, "loaded", True))
 
+    @property
+    def parallelism(self) -> int:
+        """Requests the backend serves at once (a server's, or the in-process batch decoder's)."""
+        return int(getattr(self.backend, "parallelism", 1))
+
     def examples(self, text: str) -> list[dict[str, Any]] | None:
         """The few-shot examples for a passage: retrieved demos, most similar last (next to the
         passage), or None for the schema's own examples."""
@@ -165,19 +170,23 @@ class Extractor:
                 yield passage, hit.model_copy(update={"passage_id": passage.id})
             else:
                 todo.append((passage, key))
-        workers = min(int(getattr(self.backend, "parallelism", 1)), len(todo))
+        workers = min(self.parallelism, len(todo))
         if workers <= 1:
             for passage, key in todo:
                 yield passage, self._keep(key, self._run(passage))
             return
         pool = ThreadPoolExecutor(workers, thread_name_prefix="kgrag-extract")
+        finished = False
         try:
             running = {pool.submit(self._run, passage): (passage, key) for passage, key in todo}
             for done in as_completed(running):
                 passage, key = running[done]
                 yield passage, self._keep(key, done.result())
+            finished = True
         finally:  # Ctrl-C or a failed request: drop what has not started, never wait for it
             pool.shutdown(wait=False, cancel_futures=True)
+            if not finished and (cancel := getattr(self.backend, "cancel", None)) is not None:
+                cancel()  # and end what has (the in-process batch decoder's requests)
 
     def _keep(self, key: str, extraction: Extraction) -> Extraction:
         if self.cache is not None:
