@@ -430,6 +430,9 @@ class Pipeline:
                 state.passages[passage.id] = passage
                 state.weights[passage.id] = best[passage.id]
                 progress.advance(task)
+        for pid in found:  # in retrieval order, as a sequential read leaves them: a backend serving several
+            state.extractions[pid] = state.extractions.pop(pid)  # at once finishes in any order, and the
+            state.passages[pid] = state.passages.pop(pid)  # graph (provenance order, names) must not follow it
         state.expanded += frontier
 
     def resolve(
