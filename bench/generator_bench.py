@@ -1,13 +1,15 @@
 """Extraction throughput of the in-process model against llama.cpp's server at several concurrencies.
 
-    python bench/generator_bench.py --models qwen2.5-0.5b,qwen2.5-1.5b --passages 40 --concurrency 1,2,4,8
+    python bench/generator_bench.py --models qwen2.5-0.5b,qwen2.5-1.5b --passages 40 --batch 2,4,8 --concurrency 1,2,4,8
 
 The same passages (the first ``--passages`` of the physics-history corpus in ../shared/data, cut as
 ``kgrag build`` cuts them) go through the extractor, with no cache, one passage after another
 in-process (what ``kgrag build`` does without ``--llm-url``) twice: with llama-cpp-python's own
 sampler chain, which masks the whole vocabulary with the grammar at every step (the path before
-kgrag.generator.sampling), and with the grammar checked last (the default now); then through ``kgrag
-serve-model`` per concurrency level (a server with that many slots, that many requests in flight).
+kgrag.generator.sampling), with the grammar checked last (one passage at a time now), and so with
+llama.cpp's flash attention on as well; then in-process with that many passages decoded at once per
+``--batch`` level (kgrag.generator.batching, with flash attention, as kgrag runs it); then through ``kgrag
+serve-model`` per ``--concurrency`` level (a server with that many slots, that many requests in flight).
 For each it prints passages/s, generated tokens/s, the prefill share of the in-process time,
 generated tokens per extracted triple, and the share of passages whose triples are identical to the
 sampler chain's. All run with ``--repeat-penalty`` (1.0 by default: llama.cpp's server also counts
@@ -40,13 +42,18 @@ def passages(n: int) -> list[Passage]:
 
 
 def run(
-    settings: Settings, todo: list[Passage], grammar_last: bool = True
+    settings: Settings, todo: list[Passage], grammar_last: bool = True, flash_attn: bool | None = None
 ) -> tuple[float, dict[int, Extraction], float]:
     """Wall seconds, the extraction of each passage, and the prefill seconds (in-process only).
-    ``grammar_last=False`` runs the in-process model with llama-cpp-python's own sampler chain."""
+    ``grammar_last=False`` runs the in-process model with llama-cpp-python's own sampler chain,
+    ``flash_attn`` turns llama.cpp's flash attention on or off (None: kgrag's default, on only when
+    decoding several passages at once)."""
     extractor = make_extractor(settings, GraphSchema.load(settings.schema_path), None)
+    if not settings.llm_url:  # the model loads on the first passage, with these options
+        backend = extractor.backend  # type: ignore[attr-defined]
+        backend.options = backend.options.model_copy(update={"flash_attn": flash_attn})
     extractor.extract(todo[0])  # load the model (or open the connection) outside the timing
-    if not settings.llm_url:
+    if not settings.llm_url and extractor.backend.parallelism == 1:  # type: ignore[attr-defined]
         extractor.backend._backend.grammar_last = grammar_last  # type: ignore[attr-defined]
     started = time.perf_counter()
     results = dict((p.id, e) for p, e in extractor.extract_many(todo[1:]))
@@ -83,12 +90,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="qwen2.5-0.5b,qwen2.5-1.5b")
     parser.add_argument("--passages", type=int, default=40)
-    parser.add_argument("--concurrency", default="1,2,4,8")
+    parser.add_argument(
+        "--no-before", action="store_true", help="skip the sampler chain (its outputs equal the grammar-last path's)"
+    )
+    parser.add_argument("--batch", default="2,4,8", help="in-process passages decoded at once")
+    parser.add_argument("--concurrency", default="1,2,4,8", help="requests in flight to the server")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat-penalty", type=float, default=1.0)
     args = parser.parse_args()
     todo = passages(args.passages)
     levels = [int(c) for c in args.concurrency.split(",") if c]
+    batches = [int(c) for c in args.batch.split(",") if c]
     print(f"{len(todo)} passages of {CORPUS.name}, {args.threads} threads, repeat penalty {args.repeat_penalty:g}")
     print(
         "| model | path | passages/s | generated tokens/s | prefill share | generated tokens per triple "
@@ -96,14 +108,23 @@ def main() -> int:
     )
     print("|---|---|---:|---:|---:|---:|---:|")
     for model in args.models.split(","):
-        base = Settings(model=model, n_threads=args.threads, repeat_penalty=args.repeat_penalty)
-        seconds, local, prefill = run(base, todo, grammar_last=False)
-        print(
-            _row(model, "in-process, llama-cpp-python's sampler chain (before)", todo, seconds, local, local, prefill)
-        )
+        base = Settings(model=model, n_threads=args.threads, repeat_penalty=args.repeat_penalty, llm_concurrency=1)
+        if not args.no_before:
+            seconds, local, prefill = run(base, todo, grammar_last=False)
+            path = "in-process, llama-cpp-python's sampler chain (before)"
+            print(_row(model, path, todo, seconds, local, local, prefill))
         seconds, remote, prefill = run(base, todo)
-        print(_row(model, "in-process, grammar checked last (default)", todo, seconds, remote, local, prefill))
+        local = remote if args.no_before else local
+        print(_row(model, "in-process, grammar checked last", todo, seconds, remote, local, prefill))
+        seconds, remote, prefill = run(base, todo, flash_attn=True)
+        path = "in-process, grammar checked last, flash attention"
+        print(_row(model, path, todo, seconds, remote, local, prefill))
         sys.stdout.flush()
+        for level in batches:
+            batched = base.model_copy(update={"llm_concurrency": level})
+            seconds, remote, prefill = run(batched, todo)
+            print(_row(model, f"in-process, {level} passages at once", todo, seconds, remote, local, None))
+            sys.stdout.flush()
         for level in levels:
             options = ServeOptions(model=model, port=free_port(), parallel=level, threads=args.threads)
             with LocalModelServer(options) as server:

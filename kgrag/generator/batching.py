@@ -24,12 +24,14 @@ ties can break the other way; README "Benchmarks" has the measured rates.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import logging
 import os
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -115,8 +117,10 @@ class BatchDecoder:
         self._active: list[_Request] = []
         self.rounds = 0
         self.batch_tokens = 0  # tokens decoded over all rounds (prompt and generated)
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="kgrag-batch-decoder", daemon=True)
         self._thread.start()
+        _OPEN.add(self)
 
     def submit(self, prompt: list[int], processors: Sequence[LogitsProcessor], max_tokens: int) -> Future[Decoded]:
         """Queue a request; its future holds the tokens (max_tokens is cut to what the slot's
@@ -132,10 +136,16 @@ class BatchDecoder:
         self._queue.put(reason)
 
     def close(self) -> None:
+        """Fail what is not finished, end the thread, free the context (at exit at the latest: a
+        decoding thread left running while the model is freed can crash the process on its way out)."""
+        if self._closed:
+            return
+        self._closed = True
         self._queue.put(None)
-        self._thread.join()
-        self._lib.llama_batch_free(self._batch)
-        self._context.close()
+        self._thread.join(timeout=60)
+        if not self._thread.is_alive():
+            self._lib.llama_batch_free(self._batch)
+            self._context.close()
 
     # the decoding thread
 
@@ -264,3 +274,12 @@ class BatchDecoder:
         if len(request.generated) >= request.max_tokens:
             request.pending = False
             request.future.set_result(Decoded(request.generated, True))
+
+
+_OPEN: weakref.WeakSet[BatchDecoder] = weakref.WeakSet()  # each running thread keeps its decoder alive
+
+
+@atexit.register
+def _close_all() -> None:
+    for decoder in list(_OPEN):
+        decoder.close()

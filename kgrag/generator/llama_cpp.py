@@ -169,6 +169,15 @@ class LlamaCppGenerator:
         if self._decoder is not None:
             self._decoder.cancel()
 
+    def close(self) -> None:
+        """End the batch decoder's thread and free its context (before the model goes)."""
+        if self._decoder is not None:
+            self._decoder.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
     def generate(self, messages: list[dict[str, str]], json_schema: dict[str, Any], max_tokens: int) -> Generation:
         if self._decoder is not None:
             return self._generate_batched(messages, json_schema, max_tokens)
