@@ -4,7 +4,7 @@
 
 The same passages (the first ``--passages`` of the physics-history corpus in ../shared/data, cut as
 ``kgrag build`` cuts them) go through the extractor, with no cache, one passage after another
-in-process (what ``kgrag build`` does without ``--llm-url``) twice: with llama-cpp-python's own
+in-process (what ``kgrag build`` does without ``--llm-url``): with llama-cpp-python's own
 sampler chain, which masks the whole vocabulary with the grammar at every step (the path before
 kgrag.generator.sampling), with the grammar checked last (one passage at a time now), and so with
 llama.cpp's flash attention on as well; then in-process with that many passages decoded at once per

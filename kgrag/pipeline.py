@@ -425,14 +425,15 @@ class Pipeline:
                 state.weights[pid] = max(state.weights.get(pid, 0.0), weight)
         with _progress(self.show_progress, rate=True) as progress:
             task = progress.add_task(f"hop {hop}: {len(frontier)} entities", total=len(found))
-            for passage, extraction in extractor.extract_many(list(found.values())):
-                state.extractions[passage.id] = self.usable(extraction, passage)
-                state.passages[passage.id] = passage
-                state.weights[passage.id] = best[passage.id]
-                progress.advance(task)
-        for pid in found:  # in retrieval order, as a sequential read leaves them: a backend serving several
-            state.extractions[pid] = state.extractions.pop(pid)  # at once finishes in any order, and the
-            state.passages[pid] = state.passages.pop(pid)  # graph (provenance order, names) must not follow it
+            read: dict[int, Extraction] = {}
+            try:
+                for passage, extraction in extractor.extract_many(list(found.values())):
+                    read[passage.id] = self.usable(extraction, passage)
+                    progress.advance(task)
+            finally:  # what was read, in retrieval order (also when stopped): a backend serving several
+                for pid, passage in found.items():  # at once finishes in any order, and the graph and
+                    if pid in read:  # the manifest (provenance order, names, weights) must not follow it
+                        state.extractions[pid], state.passages[pid], state.weights[pid] = read[pid], passage, best[pid]
         state.expanded += frontier
 
     def resolve(

@@ -410,22 +410,20 @@ def _window(
     was_loaded = extractor.loaded
     cached = [all(extractor.is_cached(p) for p in passages) for _, passages in jobs]
     started = time.perf_counter()
-    results = iter(_extract_each(extractor, jobs) if jobs else [])
+    results = _extract_each(extractor, jobs)
     wall = time.perf_counter() - started
-    generated = [0.0]
-    hits = iter(cached)
+    outcomes = iter(zip(results, cached))
     for i, example in read:  # in file order
         if isinstance(example, str):
             tally.examples += 1
             tally.failed += 1
             logger.warning("example %d: unreadable line: %s", i, example)
             _write(out, {"line": i, "error": f"unreadable line: {example}"})
-            continue
-        result = next(results)
-        if isinstance(result, Extraction):
-            generated.append(result.seconds)
-        _score(i, example, result, next(hits), schema, tally, out, min_prob)
-    return max(wall - max(generated), 0.0) if not was_loaded and extractor.loaded else 0.0
+        else:
+            _score(i, example, *next(outcomes), schema, tally, out, min_prob)
+    if was_loaded or not extractor.loaded:
+        return 0.0
+    return max(wall - max((r.seconds for r in results if isinstance(r, Extraction)), default=0.0), 0.0)
 
 
 def _score(

@@ -63,8 +63,7 @@ class _Request:
     future: Future[Decoded]
     seq: int = -1
     filled: int = 0  # prompt tokens in the KV cache (shared prefix included)
-    generated: list[int] = field(default_factory=list)
-    pending: bool = False  # the last generated token is not in the KV cache yet
+    generated: list[int] = field(default_factory=list)  # the last one is not in the KV cache yet
 
     @property
     def filling(self) -> bool:
@@ -227,7 +226,7 @@ class BatchDecoder:
         self._batch.n_tokens = 0
         rows: list[tuple[_Request, int]] = []
         for request in self._active:  # one token for every decoding slot first
-            if request.pending:
+            if request.generated:
                 pos = len(request.prompt) + len(request.generated) - 1
                 rows.append((request, self._add(request.generated[-1], pos, request.seq, True)))
         filled: list[_Request] = []
@@ -266,13 +265,10 @@ class BatchDecoder:
             scores = processor(input_ids, scores)
         token = int(np.argmax(scores))
         if self._lib.llama_vocab_is_eog(self._vocab, token):
-            request.pending = False
             request.future.set_result(Decoded(request.generated, False))
             return
         request.generated.append(token)
-        request.pending = True
         if len(request.generated) >= request.max_tokens:
-            request.pending = False
             request.future.set_result(Decoded(request.generated, True))
 
 

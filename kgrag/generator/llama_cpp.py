@@ -146,12 +146,12 @@ class LlamaCppGenerator:
                 lora_path=str(lora_path) if lora_path else None,
                 verbose=False,
             )
-        self._formatter: Any = None
         self._decoder: BatchDecoder | None = None
         if parallel > 1:
             if self.llm.chat_format != "chat_template.default":
                 logger.warning("%s has no chat template of its own: decoding one passage at a time", model_path.name)
             else:
+                self._formatter = self._chat_formatter()
                 self._decoder = BatchDecoder(self.llm, parallel, n_ctx, n_threads)
         self.parallelism = self._decoder.slots if self._decoder is not None else 1
 
@@ -230,19 +230,22 @@ class LlamaCppGenerator:
             truncated=decoded.truncated,
         )
 
+    def _chat_formatter(self) -> Any:
+        """The formatter ``Llama`` builds for the GGUF's chat template (it keeps only the completion
+        handler wrapped around it, so it is built again here with the same arguments)."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        eos, bos = self.llm.token_eos(), self.llm.token_bos()
+        return Jinja2ChatFormatter(
+            template=self.llm.metadata["tokenizer.chat_template"],
+            eos_token=self.llm._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=self.llm._model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
+
     def _prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
         """The prompt tokens ``create_chat_completion`` evaluates for these messages (the GGUF's
         chat template, formatted by llama-cpp-python's own Jinja formatter)."""
-        if self._formatter is None:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            eos, bos = self.llm.token_eos(), self.llm.token_bos()
-            self._formatter = Jinja2ChatFormatter(
-                template=self.llm.metadata["tokenizer.chat_template"],
-                eos_token=self.llm._model.token_get_text(eos) if eos != -1 else "",
-                bos_token=self.llm._model.token_get_text(bos) if bos != -1 else "",
-                stop_token_ids=[eos],
-            )
         result = self._formatter(messages=messages)
         return self.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
 
