@@ -50,6 +50,12 @@ class EntityType(BaseModel, extra="forbid"):
     description: str = ""
     expand: bool = True  # whether entities of this type join the expansion frontier (no for dates)
     compatible: list[str] = Field(default_factory=list)  # other types that may name the same entity
+    # entities of this type have names: one written without a capital letter or a digit ("the band",
+    # "churches", "other clergymen") is a description, and a triple with it is dropped
+    named: bool = False
+    # a name of this type qualified by commas ("Sacramento, California") names its first part, and the
+    # build adds the facts the qualifiers state with this relation (Sacramento located_in California)
+    qualifier_relation: str | None = None
 
 
 class RelationType(BaseModel, extra="forbid"):
@@ -146,6 +152,15 @@ class GraphSchema(BaseModel, extra="forbid"):
         types = {t.name: t for t in self.entity_types}
         return (a in types and b in types[a].compatible) or (b in types and a in types[b].compatible)
 
+    def qualifier_relation(self, type_name: str) -> str | None:
+        etype = next((t for t in self.entity_types if t.name == type_name), None)
+        return etype.qualifier_relation if etype is not None else None
+
+    def unnamed(self, type_name: str, name: str) -> bool:
+        """True when entities of this type are ``named`` and ``name`` has no capital letter or digit."""
+        etype = next((t for t in self.entity_types if t.name == type_name), None)
+        return etype is not None and etype.named and not any(c.isupper() or c.isdigit() for c in name)
+
     def violation(self, head_type: str, relation: str, tail_type: str) -> str | None:
         """Why a typed triple breaks the schema's domain/range, or None when it fits."""
         rel = self.relation(relation)
@@ -159,6 +174,15 @@ class GraphSchema(BaseModel, extra="forbid"):
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+    def reading_fingerprint(self) -> str:
+        """The fingerprint of what the model reads of the schema: without the fields that steer only
+        filtering, resolution and expansion (``expand``, ``compatible``, ``named``,
+        ``qualifier_relation``), which a build applies anew to its cached extractions, so changing
+        them never asks for a reset."""
+        steering = {"expand", "compatible", "named", "qualifier_relation"}
+        dump = self.model_dump_json(exclude={"entity_types": {"__all__": steering}})
+        return hashlib.sha256(dump.encode()).hexdigest()[:16]
 
     def triple_type(self, open_relations: bool = False) -> Any:
         """The type of one generated triple: ``[head, head_type, relation, tail, tail_type]``, a

@@ -123,6 +123,29 @@ def test_fingerprint_tracks_content(tmp_path: Path) -> None:
     assert a.fingerprint() == GraphSchema.load(SCHEMAS / "conll04.yaml").fingerprint()
     changed = a.model_copy(update={"description": "changed"})
     assert changed.fingerprint() != a.fingerprint()
+    assert changed.reading_fingerprint() != a.reading_fingerprint()
+
+
+def test_reading_fingerprint_ignores_what_only_filtering_and_resolution_use() -> None:
+    schema = GraphSchema.load(SCHEMAS / "default.yaml")
+    person = schema.entity_types[0].model_copy(update={"named": False, "expand": False, "compatible": ["Work"]})
+    steered = schema.model_copy(update={"entity_types": [person, *schema.entity_types[1:]]})
+    assert steered.fingerprint() != schema.fingerprint()
+    assert steered.reading_fingerprint() == schema.reading_fingerprint()
+    described = person.model_copy(update={"description": "a human"})
+    reads_otherwise = schema.model_copy(update={"entity_types": [described, *schema.entity_types[1:]]})
+    assert reads_otherwise.reading_fingerprint() != schema.reading_fingerprint()
+
+
+def test_named_types_want_a_capital_or_a_digit() -> None:
+    schema = GraphSchema.load(SCHEMAS / "default.yaml")
+    for type_name, name in [("Person", "Marie Curie"), ("Organization", "bdnews24.com"), ("Date", "1930s"),
+                            ("Location", "near Paris"), ("Concept", "physics"), ("Substance", "radium")]:  # fmt: skip
+        assert not schema.unnamed(type_name, name), (type_name, name)
+    for type_name, name in [("Organization", "the band"), ("Person", "other leftist clergymen"),
+                            ("Date", "the following year"), ("Location", "churches")]:  # fmt: skip
+        assert schema.unnamed(type_name, name), (type_name, name)
+    assert not schema.unnamed("NoSuchType", "anything")
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

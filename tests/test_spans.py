@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from fakes import SCHEMAS
 
+from kgrag.extract import filters
 from kgrag.extract.filters import snap_triple, usable_triples
 from kgrag.extract.spans import match_span, snap_to_text
 from kgrag.records import ExtractedTriple
@@ -151,3 +152,52 @@ def test_usable_triples_snaps_then_filters(conll: GraphSchema) -> None:
 def test_usable_triples_keeps_tokenised_names(conll: GraphSchema) -> None:
     kept = usable_triples([triple("Kevin O'Brien", "Live_In", "San Francisco")], conll, OBRIEN)
     assert [(t.head, t.tail) for t in kept] == [("Kevin O 'Brien", "San Francisco")]
+
+
+def test_usable_triples_can_turn_round_a_triple_whose_types_fit_only_reversed(monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = GraphSchema.load(SCHEMAS / "default.yaml")
+    text = "Mess of Blues is an album by Jeff Healey , recorded in Toronto ."
+    reversed_work = ExtractedTriple(
+        head="Mess of Blues", head_type="Work", relation="author_of", tail="Jeff Healey", tail_type="Person", prob=0.7
+    )
+    wrong_both_ways = ExtractedTriple(
+        head="Toronto", head_type="Location", relation="author_of", tail="Jeff Healey", tail_type="Person"
+    )
+    assert usable_triples([reversed_work], schema, text) == []  # dropped by default (FLIP_REVERSED)
+    monkeypatch.setattr(filters, "FLIP_REVERSED", True)
+    kept = usable_triples([reversed_work, wrong_both_ways], schema, text)
+    assert [(t.head, t.head_type, t.relation, t.tail, t.tail_type, t.prob) for t in kept] == [
+        ("Jeff Healey", "Person", "author_of", "Mess of Blues", "Work", 0.7)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "parts"),
+    [
+        ("Sacramento , California", ["Sacramento", "California"]),
+        ("Guilderland, Albany County, New York", ["Guilderland", "Albany County", "New York"]),
+        ("Washington , D.C.", ["Washington , D.C."]),  # the qualifier is part of the name
+        ("Rocksburg , a fictional town", ["Rocksburg , a fictional town"]),
+        ("St. Louis, Missouri", ["St. Louis", "Missouri"]),
+        ("Paris", ["Paris"]),
+    ],
+)
+def test_qualifiers_of_a_place_name(name: str, parts: list[str]) -> None:
+    assert filters.qualifiers(name) == parts
+
+
+def test_a_qualified_place_becomes_its_first_part_and_the_facts_its_qualifiers_state() -> None:
+    schema = GraphSchema.load(SCHEMAS / "default.yaml")
+    text = "Ross Alger was born in Prelate , Saskatchewan , Canada , and studied at the University of Alberta ."
+    place = "Prelate , Saskatchewan , Canada"
+    born = ExtractedTriple(head="Ross Alger", head_type="Person", relation="born_in", tail=place,
+                           tail_type="Location", prob=0.8)  # fmt: skip
+    kept = usable_triples([born], schema, text)
+    assert [(t.head, t.relation, t.tail, t.prob) for t in kept] == [
+        ("Ross Alger", "born_in", "Prelate", 0.8),
+        ("Prelate", "located_in", "Saskatchewan", 0.8),
+        ("Saskatchewan", "located_in", "Canada", 0.8),
+    ]
+    school = ExtractedTriple(head="Ross Alger", head_type="Person", relation="educated_at",
+                             tail="University of Alberta", tail_type="Organization")  # fmt: skip
+    assert usable_triples([school], schema, text) == [school]  # only Location names are qualified
