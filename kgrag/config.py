@@ -152,6 +152,14 @@ class Settings(BaseSettings):
         description="one model: drop triples with lower P(t|e,D) in build and eval (a mixture: ensemble_min_prob)",
     )
 
+    min_confidence: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="leave out of the graph facts whose confidence P(t|e) is lower: facts read only in "
+        "passages retrieval barely tied to the entity, which are mostly wrong (README: Quality)",
+    )
+
     # resolution
     resolve_similarity: float = Field(default=0.92, gt=0, le=1, description="embedding merge threshold")
 

@@ -51,7 +51,7 @@ from kgrag.generator.ref import ModelRef
 from kgrag.graph.export import export_graphml
 from kgrag.graph.networkx_store import NetworkXStore
 from kgrag.graph.resolve import Resolver
-from kgrag.graph.score import score_triples
+from kgrag.graph.score import confident, score_triples
 from kgrag.graph.store import GraphStore
 from kgrag.graph.verbalise import verbalise_neighbourhoods
 from kgrag.index.embedder import PASSAGES_PER_SECOND, Embedder, MiniLMEmbedder
@@ -310,6 +310,11 @@ class Pipeline:
             )
             retriever.retired = passages.retired()
             frontier = seeds[: self.settings.max_entities]
+            if len(seeds) > len(frontier):
+                logger.warning(
+                    "%d seeds but --max-entities %d: expanding the first %d (raise --max-entities to expand them all)",
+                    len(seeds), len(frontier), len(frontier),
+                )  # fmt: skip
             for hop in range(1, self.settings.hops + 1):
                 if hop > 1:
                     self.add_neighbourhood_docs(state.graph, passages, index, retriever)
@@ -359,13 +364,24 @@ class Pipeline:
         if previous.get("model") not in (None, extractor.identity):
             changes.append(f"model {previous['model']} (this build: {extractor.identity})")
         old_schema = previous.get("schema", {})
-        if old_schema.get("fingerprint") not in (None, self.schema.fingerprint()):
+        if not self._same_schema(old_schema.get("fingerprint")):
             changes.append(f"schema {old_schema.get('name')!r} (this build: {self.schema.name!r}, changed)")
         if changes:
             raise KgragError(
                 f"{self.dir.root} was built with {' and '.join(changes)}: use --reset to start it over from "
                 "these inputs, --reextract to read its passages again with this model and schema, or another --out"
             )
+
+    def _same_schema(self, fingerprint: str | None) -> bool:
+        """Whether the schema the directory was built with reads the same to the model as this one
+        (only filtering, resolution or expansion settings changed), or is unknown."""
+        if fingerprint in (None, self.schema.fingerprint()):
+            return True
+        try:
+            before = GraphSchema.model_validate_json(self.dir.schema.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return before.reading_fingerprint() == self.schema.reading_fingerprint()
 
     def estimate(self, passages: PassageStore, index: FaissIndex, n_seeds: int) -> None:
         """Say up front what the build will cost, and how to make it shorter when that is long."""
@@ -445,7 +461,8 @@ class Pipeline:
     ) -> ResolvedGraph:
         """Score and resolve the triples of these extractions into a graph."""
         triples = score_triples(extractions.values(), passages, weights, min_prob)
-        return Resolver(self.embedder, self.settings.resolve_similarity, self.schema.compatible).resolve(triples)
+        resolver = Resolver(self.embedder, self.settings.resolve_similarity, self.schema.compatible)
+        return confident(resolver.resolve(triples), self.settings.min_confidence)
 
     def full_graph(
         self,

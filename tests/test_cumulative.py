@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import EMPTY, FakeGenerator, cached_extractions
+from fakes import EMPTY, FakeGenerator, cached_extractions, triples_json
 from test_pipeline import CORPUS, EXPECTED, OUTPUTS, facts, settings
 from typer.testing import CliRunner
 
@@ -31,6 +31,7 @@ from kgrag.index.faiss_index import FaissIndex
 from kgrag.index.passage_store import PassageStore
 from kgrag.pipeline import Pipeline
 from kgrag.records import BuildReport
+from kgrag.schema import GraphSchema
 
 WORKER = Path(__file__).resolve().parent / "build_worker.py"
 MARIE = {f for f in EXPECTED if "Marie Curie" in (f[0], f[2])}
@@ -179,6 +180,29 @@ def test_another_model_or_schema_is_refused_until_reset(docs: Path, tmp_path: Pa
     fresh = tmp_path / "fresh"
     run(docs, fresh, embedder, ("Henri Becquerel",), schema_path=other_schema)
     assert (out / "graph.json").read_bytes() == (fresh / "graph.json").read_bytes()
+
+
+def test_a_schema_changed_only_in_how_it_filters_is_applied_without_a_reset(
+    docs: Path, tmp_path: Path, embedder: MiniLMEmbedder
+) -> None:
+    """Upgrading to a schema whose changes the model never reads (``named``, ``expand``,
+    ``compatible``) keeps the build and applies them to its cached extractions."""
+    out = tmp_path / "kg"
+    default = (Path(__file__).resolve().parents[1] / "kgrag" / "schemas" / "default.yaml").read_text(encoding="utf-8")
+    before = tmp_path / "before.yaml"
+    before.write_text(default.replace("    named: true\n", ""), encoding="utf-8")
+    described = ("Pierre Curie", "member_of", "physicist")  # an Organization without a name
+    output = triples_json(["Pierre Curie", "Person", "member_of", "physicist", "Organization"])
+    backend = FakeGenerator({"Pierre Curie was a French physicist": output})
+    run(docs, out, embedder, ("Pierre Curie",), backend, schema_path=before)
+    assert described in facts(out)
+    calls = backend.calls
+    after = tmp_path / "after.yaml"
+    after.write_text(default, encoding="utf-8")
+    report = run(docs, out, embedder, ("Pierre Curie",), backend, schema_path=after)
+    assert report.status == "complete" and backend.calls == calls  # read from the cache
+    assert described not in facts(out)
+    assert manifest(out)["schema"]["fingerprint"] == GraphSchema.load(after).fingerprint()
 
 
 # -- 2. interrupted builds -----------------------------------------------------------------------------
@@ -370,6 +394,14 @@ def test_a_seed_no_passage_mentions_is_named(docs: Path, tmp_path: Path, embedde
     report = run(docs, out, embedder, ("Marie Curie", "Ada Lovelace"))
     assert report.seeds_not_found == ["Ada Lovelace"]
     assert manifest(out)["report"]["seeds_not_found"] == ["Ada Lovelace"]
+
+
+def test_more_seeds_than_max_entities_says_which_are_expanded(
+    docs: Path, tmp_path: Path, embedder: MiniLMEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    report = run(docs, tmp_path / "kg", embedder, ("Marie Curie", "Pierre Curie", "Henri Becquerel"), max_entities=2)
+    assert report.entities_expanded == ["Marie Curie", "Pierre Curie"]
+    assert "3 seeds but --max-entities 2: expanding the first 2" in caplog.text
 
 
 def test_a_build_without_facts_says_so(docs: Path, tmp_path: Path, embedder: MiniLMEmbedder) -> None:

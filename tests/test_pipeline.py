@@ -100,6 +100,7 @@ def settings(**overrides: Any) -> Settings:
         "hops": 1,
         "max_entities": 10,
         "n_threads": 1,
+        "min_confidence": 0.0,  # every passage of the tiny corpus is retrieved for every entity: keep all
     }
     values.update(overrides)
     return Settings(**values)
@@ -178,6 +179,22 @@ def test_build_holds_the_expected_triples(built: tuple[Path, BuildReport]) -> No
     assert g.out_degree("location:warsaw") == 0  # the ill-typed "Warsaw spouse Marie Curie"
     for _, _, d in g.edges(data=True):
         assert 0.0 < d["confidence"] <= 1.0
+
+
+def test_min_confidence_leaves_out_the_facts_retrieval_barely_tied_to_the_entity(
+    built: tuple[Path, BuildReport], corpus: Path, tmp_path: Path, embedder: MiniLMEmbedder
+) -> None:
+    out, _ = built
+    every = NetworkXStore.load(out / "graph.json")
+    confidences = sorted(d["confidence"] for _, _, d in every.edges(data=True))
+    floor = confidences[len(confidences) // 2]
+    strict = tmp_path / "strict"
+    build(corpus, strict, embedder, FakeGenerator(OUTPUTS), min_confidence=floor)
+    kept = NetworkXStore.load(strict / "graph.json")
+    assert 0 < kept.number_of_edges() < every.number_of_edges()
+    assert all(d["confidence"] >= floor for _, _, d in kept.edges(data=True))
+    assert facts(strict) <= facts(out)
+    assert all(kept.degree(node) > 0 for node in kept.nodes)  # no entity left without a fact
 
 
 def test_a_mixture_build_keeps_what_the_mixture_keeps(

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from kgrag.graph.resolve import Resolver, entity_key
-from kgrag.graph.score import add_evidence, evidence_span, score_triples
+from kgrag.graph.score import add_evidence, confident, evidence_span, score_triples
 from kgrag.index.embedder import MiniLMEmbedder
 from kgrag.index.retriever import softmax
-from kgrag.records import Evidence, ExtractedTriple, Extraction, Passage, Triple
+from kgrag.records import Entity, Evidence, ExtractedTriple, Extraction, Passage, ResolvedGraph, Triple
 from kgrag.schema import GraphSchema
 from kgrag.text import is_alias, normalize
 
@@ -341,3 +341,22 @@ def test_embedding_similarity_merges_only_same_type(embedder: MiniLMEmbedder) ->
     people = [e for e in graph.entities if e.type == "Person" and "Joliot" in e.name and "Fr" not in e.name]
     assert len(people) == 1
     assert any(e.type == "Location" for e in graph.entities)
+
+
+def test_confident_leaves_out_weak_grounded_facts_and_the_entities_only_they_named() -> None:
+    def fact(tail: str, confidence: float, derived: bool = False) -> Triple:
+        return Triple(head="person:marie curie", head_type="Person", relation="r", tail=tail, tail_type="Person",
+                      confidence=confidence, derived=derived)  # fmt: skip
+
+    names = ("marie curie", "pierre curie", "ada lovelace", "alan turing")
+    entities = [Entity(key=f"person:{n}", name=n.title(), type="Person") for n in names]
+    strong, weak, derived = (
+        fact("person:pierre curie", 0.3),
+        fact("person:ada lovelace", 0.005),
+        fact("person:alan turing", 0.0, derived=True),
+    )
+    graph = ResolvedGraph(entities=entities, triples=[strong, weak, derived])
+    kept = confident(graph, 0.01)
+    assert kept.triples == [strong, derived]  # a derived fact is marked, not scored: it stays
+    assert [e.key for e in kept.entities] == ["person:marie curie", "person:pierre curie", "person:alan turing"]
+    assert confident(graph, 0.0) is graph

@@ -17,6 +17,7 @@ from kgrag.cli.options import (
     LlmConcurrencyOption,
     LlmTimeoutOption,
     LlmUrlOption,
+    MinConfidence,
     MinTripleProb,
     ModelOption,
     SchemaOption,
@@ -68,6 +69,7 @@ def build(
     ] = None,
     continue_threshold: ContinueThreshold = None,
     min_triple_prob: MinTripleProb = None,
+    min_confidence: MinConfidence = None,
     push: Annotated[bool, typer.Option("--push", help="also write to Neo4j as it builds")] = False,
     seeds_only: Annotated[
         bool, typer.Option("--seeds-only", help="forget earlier builds' seeds and passages: the graph of these seeds")
@@ -107,6 +109,7 @@ def build(
         open_relations=open_relations,
         continue_threshold=continue_threshold,
         min_triple_prob=min_triple_prob,
+        min_confidence=min_confidence,
     )
     kg = KnowledgeGraph.build(
         inputs,

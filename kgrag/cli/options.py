@@ -33,23 +33,25 @@ def setting_default(name: str) -> str:
     return str(value)
 
 
+def share_option(setting: str, help: str, low: float = 0.0) -> typer.models.OptionInfo:
+    """An option for a probability-like setting in [low, 1], its default shown from the settings."""
+    return typer.Option(min=low, max=1.0, help=help, show_default=setting_default(setting))
+
+
 ContinueThreshold = Annotated[
     Optional[float],
-    typer.Option(
-        min=0.01,
-        max=1.0,
-        help="write another triple when P(continue the list) reaches this share (greedy: 0.5)",
-        show_default=setting_default("continue_threshold"),
+    share_option(
+        "continue_threshold", "write another triple when P(continue the list) reaches this share (greedy: 0.5)", 0.01
     ),
 ]
 MinTripleProb = Annotated[
     Optional[float],
-    typer.Option(
-        min=0.0,
-        max=1.0,
-        help="drop triples whose P(t|e,D) is lower (one model; a mixture uses ensemble_min_prob instead)",
-        show_default=setting_default("min_triple_prob"),
+    share_option(
+        "min_triple_prob", "drop triples whose P(t|e,D) is lower (one model; a mixture uses ensemble_min_prob instead)"
     ),
+]
+MinConfidence = Annotated[
+    Optional[float], share_option("min_confidence", "leave out of the graph facts whose confidence P(t|e) is lower")
 ]
 ModelOption = Annotated[
     Optional[str],

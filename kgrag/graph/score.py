@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from kgrag.records import Evidence, Extraction, Passage, Triple
+from kgrag.records import Evidence, Extraction, Passage, ResolvedGraph, Triple
 
 
 def _occurrences(text: str, needle: str) -> list[tuple[int, int]]:
@@ -91,3 +91,14 @@ def add_evidence(triple: Triple, evidence: Evidence) -> None:
     grounded = [e for e in triple.evidence if not e.derived]
     triple.derived = not grounded
     triple.confidence = min(1.0, sum(e.p_doc * e.p_triple for e in grounded))
+
+
+def confident(graph: ResolvedGraph, floor: float) -> ResolvedGraph:
+    """The graph without the grounded facts whose confidence is below ``floor`` (nor the entities
+    only they named). Facts read only from verbalised neighbourhoods (confidence 0) stay: they are
+    marked ``derived``, not scored."""
+    if floor <= 0:
+        return graph
+    triples = [t for t in graph.triples if t.derived or t.confidence >= floor]
+    used = {k for t in triples for k in (t.head, t.tail)}
+    return ResolvedGraph(entities=[e for e in graph.entities if e.key in used], triples=triples)
