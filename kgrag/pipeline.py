@@ -50,7 +50,7 @@ from kgrag.generator.base import GeneratorBackend
 from kgrag.generator.ref import ModelRef
 from kgrag.graph.export import export_graphml
 from kgrag.graph.networkx_store import NetworkXStore
-from kgrag.graph.resolve import Resolver
+from kgrag.graph.resolve import Resolver, birth_names
 from kgrag.graph.score import confident, score_triples
 from kgrag.graph.store import GraphStore
 from kgrag.graph.verbalise import verbalise_neighbourhoods
@@ -140,6 +140,7 @@ class Pipeline:
         self.dir = BuildDir(out)
         self.schema = GraphSchema.load(settings.schema_path)
         self.backend = backend  # None: the settings' model(s) through llama.cpp
+        self.birth_names: list[tuple[str, str]] = []  # (name, birth name) the documents state, for resolution
         self.embedder = embedder
         self.extra_stores = list(stores)
         self.show_progress = show_progress
@@ -302,6 +303,7 @@ class Pipeline:
             if forget_reads:
                 passages.forget_reads()
             prior = passages.reads()
+            self.birth_names = [pair for text in passages.document_texts() for pair in birth_names(text)]
             index = FaissIndex(self.dir.index, self._embedder().dim)
             self.estimate(passages, index, len(seeds))
             self.index_missing(passages, index)
@@ -462,7 +464,7 @@ class Pipeline:
         """Score and resolve the triples of these extractions into a graph."""
         triples = score_triples(extractions.values(), passages, weights, min_prob)
         resolver = Resolver(self.embedder, self.settings.resolve_similarity, self.schema.compatible)
-        return confident(resolver.resolve(triples), self.settings.min_confidence)
+        return confident(resolver.resolve(triples, self.birth_names), self.settings.min_confidence)
 
     def full_graph(
         self,

@@ -95,6 +95,10 @@ class GraphSchema(BaseModel, extra="forbid"):
             for other in etype.compatible:
                 if other not in known:
                     raise ValueError(f"entity type {etype.name!r} compatible names unknown entity type {other!r}")
+            if etype.qualifier_relation is not None and self.relation(etype.qualifier_relation) is None:
+                raise ValueError(
+                    f"entity type {etype.name!r} qualifier_relation names unknown relation {etype.qualifier_relation!r}"
+                )
         for rel in self.relation_types:
             for field in ("domain", "range"):
                 for type_name in getattr(rel, field):

@@ -197,6 +197,24 @@ def test_min_confidence_leaves_out_the_facts_retrieval_barely_tied_to_the_entity
     assert all(kept.degree(node) > 0 for node in kept.nodes)  # no entity left without a fact
 
 
+def test_a_birth_name_a_document_states_joins_the_entity_no_triple_of_it_names(
+    tmp_path: Path, embedder: MiniLMEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "marie.txt").write_text(
+        "Marie Curie\n\nMarie Skłodowska Curie (born Maria Salomea Skłodowska) was a chemist. "
+        "She studied physics in Paris.\n\nPierre Curie married Maria Skłodowska in 1895.",
+        encoding="utf-8",
+    )
+    spouse = triples_json(["Pierre Curie", P, "spouse", "Maria Skłodowska", P])
+    backend = FakeGenerator({"Pierre Curie married": spouse})
+    build(docs, tmp_path / "kg", embedder, backend, seeds=("Pierre Curie",), top_k=3)
+    g = NetworkXStore.load(tmp_path / "kg" / "graph.json")
+    marie = g.nodes["person:marie skłodowska curie"]  # her later name, though only her birth name has a fact
+    assert marie["aliases"] == ["Maria Salomea Skłodowska", "Maria Skłodowska"]
+
+
 def test_a_mixture_build_keeps_what_the_mixture_keeps(
     corpus: Path, tmp_path: Path, embedder: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

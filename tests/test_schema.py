@@ -168,6 +168,11 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
             ["spouse", "domain", "Human"],
         ),
         (
+            "unknown_qualifier.yaml",
+            "entity_types:\n  - {name: Place, qualifier_relation: inside}\nrelation_types: [part_of]\n",
+            ["Place", "qualifier_relation", "inside"],
+        ),
+        (
             "unknown_range.yaml",
             "entity_types: [Person, Place]\nrelation_types:\n  - {name: lives_in, domain: Person, range: City}\n",
             ["lives_in", "range", "City"],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kgrag.graph.resolve import Resolver, entity_key
+from kgrag.graph.resolve import Resolver, birth_names, entity_key
 from kgrag.graph.score import add_evidence, confident, evidence_span, score_triples
 from kgrag.index.embedder import MiniLMEmbedder
 from kgrag.index.retriever import softmax
@@ -258,6 +258,40 @@ def test_resolution_never_merges_across_types(resolver: Resolver) -> None:
     assert by_key["person:washington"].type == "Person"
     assert by_key["location:washington"].type == "Location"
     assert len(graph.triples) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "pairs"),
+    [
+        ("Marie Curie\n\nMarie Skłodowska Curie (born Maria Salomea Skłodowska; 7 November 1867) was",
+         [("Marie Skłodowska Curie", "Maria Salomea Skłodowska")]),
+        ("Ernesto D'Alessio ( born Ernesto Alonso Vargas Contreras on June 3",
+         [("Ernesto D'Alessio", "Ernesto Alonso Vargas Contreras")]),
+        ("Hillary Clinton (née Hillary Diane Rodham) is", [("Hillary Clinton", "Hillary Diane Rodham")]),
+        ("Paul Desmarais Jr. ( born July 3 , 1954 ) is", []),  # a date, not a name
+        ("Henri Becquerel (born in Paris) was", []),
+        ("teachers Bronisława, née Boguska, and", []),  # one word: a surname, not a name
+    ],
+)  # fmt: skip
+def test_birth_names_a_text_states(text: str, pairs: list[tuple[str, str]]) -> None:
+    assert birth_names(text) == pairs
+
+
+def test_a_birth_name_becomes_an_alias_and_its_short_form_merges(resolver: Resolver) -> None:
+    graph = resolver.resolve(
+        [
+            triple("Marie Skłodowska Curie", "born_in", "Warsaw", tail_type="Location", pid=1),
+            triple("Pierre Curie", "spouse", "Maria Skłodowska", pid=2),  # her birth name, shortened
+            triple("Marie Curie", "spouse", "Pierre Curie", pid=3),
+        ],
+        birth=[("Marie Skłodowska Curie", "Maria Salomea Skłodowska"), ("Ada Lovelace", "Augusta Ada Byron")],
+    )
+    marie = entity_of(graph.entities, "Marie Curie")
+    for name in ("Maria Skłodowska", "Maria Salomea Skłodowska"):
+        assert entity_of(graph.entities, name) == marie
+    names = {e.name for e in graph.entities}
+    assert "Marie Curie" in names  # the later name, not the birth name or its short form
+    assert "Augusta Ada Byron" not in names and not any("Augusta Ada Byron" in e.aliases for e in graph.entities)
 
 
 def test_compatible_types_merge_under_the_majority_type(embedder: MiniLMEmbedder) -> None:

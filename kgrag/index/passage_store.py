@@ -118,6 +118,11 @@ class PassageStore:
         )
 
     @guarded
+    def document_texts(self) -> list[str]:
+        """The text of every document of the corpus (retired ones and verbalised neighbourhoods left out)."""
+        return [row[0] for row in self.conn.execute("SELECT text FROM documents WHERE derived = 0 AND retired = 0")]
+
+    @guarded
     def counts(self) -> dict[str, int]:
         """Documents and passages of the corpus (retired ones left out), and neighbourhood passages."""
         docs = self.conn.execute("SELECT COUNT(*) FROM documents WHERE derived = 0 AND retired = 0").fetchone()[0]
