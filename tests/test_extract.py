@@ -148,6 +148,14 @@ def test_parse_valid_output(schema: GraphSchema) -> None:
     assert all(t.prob == pytest.approx(0.8) for t in triples)
 
 
+def test_parse_reads_a_raw_newline_in_a_name(schema: GraphSchema) -> None:
+    """llama.cpp's JSON grammar allows control characters inside strings; strict JSON does not."""
+    text = '{"triples": [["Marie\nCurie", "Person", "born_in", "Warsaw", "Location"]]}'
+    triples, error = make_extractor(schema, FakeGenerator()).parse(generation(text))
+    assert error is None
+    assert [(t.head, t.tail) for t in triples] == [("Marie Curie", "Warsaw")]
+
+
 def test_parse_gives_each_later_triple_the_continue_share_before_it(schema: GraphSchema) -> None:
     extractor = make_extractor(schema, FakeGenerator())
     gen = generation(triples_json(SPOUSE, BORN)).model_copy(update={"continue_ratios": [0.3]})

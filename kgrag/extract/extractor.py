@@ -23,12 +23,15 @@ from kgrag.extract.prompts import build_messages, compact_system_prompt, system_
 from kgrag.generator.base import Generation, GeneratorBackend
 from kgrag.records import ExtractedTriple, Extraction, Passage
 from kgrag.schema import TRIPLE_FIELDS, GraphSchema
+from kgrag.text import squash
 
 if TYPE_CHECKING:
     from kgrag.extract.demos import DemoRetriever
 
 logger = logging.getLogger(__name__)
-_decoder = json.JSONDecoder()
+# llama.cpp's JSON-schema grammar lets a string hold a raw control character (a newline in a name),
+# which strict JSON refuses: read such output as Python's lenient decoder does
+_decoder = json.JSONDecoder(strict=False)
 
 
 def triple_spans(text: str) -> list[tuple[Any, int, int]]:
@@ -228,10 +231,14 @@ class Extractor:
         if generation.truncated:
             return False
         try:
-            self.model.model_validate_json(generation.text)
-        except ValidationError:
+            self.validate(generation.text)
+        except (ValidationError, json.JSONDecodeError):
             return True
         return False
+
+    def validate(self, text: str) -> Any:
+        """The output as the extraction model, control characters inside strings allowed (see _decoder)."""
+        return self.model.model_validate(_decoder.decode(text))
 
     def parse(self, generation: Generation) -> tuple[list[ExtractedTriple], str | None]:
         """Schema-valid triples of a generation, and an error message when part of it was invalid."""
@@ -246,6 +253,7 @@ class Extractor:
                 invalid += 1
                 continue
             fields = dict(zip(TRIPLE_FIELDS, item))
+            fields["head"], fields["tail"] = squash(fields["head"]), squash(fields["tail"])  # a newline in a name
             p_continue = ratios[index - 1] if 0 < index <= len(ratios) else None
             triple = ExtractedTriple(**fields, prob=triple_probability(generation, start, end), p_continue=p_continue)
             key = same_triple_key(triple)
@@ -255,9 +263,11 @@ class Extractor:
         if generation.truncated:
             return triples, f"output cut off at max_tokens; kept {len(triples)} complete triples"
         try:
-            self.model.model_validate_json(generation.text)
+            self.validate(generation.text)
         except ValidationError as exc:
             return triples, f"invalid model output ({exc.error_count()} errors): {generation.text[:80]!r}"
+        except json.JSONDecodeError as exc:
+            return triples, f"invalid model output (not JSON: {exc.msg}): {generation.text[:80]!r}"
         if invalid:
             return triples, f"{invalid} invalid triples dropped"
         return triples, None
